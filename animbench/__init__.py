@@ -1,0 +1,3 @@
+"""animbench: evaluation and benchmarking toolkit for warp-based image animation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,267 @@
+"""The `animbench` command line.
+
+User mistakes raise :class:`animbench.errors.UserError`; `main()` prints them as one line on stderr and exits
+with code 2 (`--verbose` shows the traceback). Heavy imports (torch models, matplotlib) happen inside the
+commands so `animbench --help` is instant.
+"""
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from animbench import __version__
+from animbench.errors import UserError
+
+CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
+
+
+def _parse_size(value):
+    """'64' or '64x64' or '256,256' -> (H, W)."""
+    if value is None:
+        return None
+    text = str(value).lower().replace("x", ",")
+    try:
+        parts = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size; use e.g. 256 or 256x256") from None
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise click.BadParameter(f"{value!r} is not a size; use e.g. 256 or 256x256")
+    return tuple(parts)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="animbench")
+@click.option("--verbose", "-v", is_flag=True, help="Show full tracebacks for errors.")
+@click.pass_context
+def cli(ctx, verbose):
+    """Evaluate, train and report warp-based image animation models (FOMM, FOMM+, PriorityCut, ...)."""
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+
+
+# ---------------------------------------------------------------------------------------------- list
+@cli.command("list")
+@click.argument("what", type=click.Choice(["models", "datasets", "metrics"]))
+def list_cmd(what):
+    """List the registered models, datasets or metrics."""
+    if what == "models":
+        from animbench.models import MODELS
+
+        for name in MODELS.names():
+            click.echo(f"{name:14s} {MODELS.help(name)}")
+    elif what == "datasets":
+        from animbench.data import DATASETS
+
+        for name in DATASETS.names():
+            preset = DATASETS.get(name)
+            size = "x".join(str(s) for s in preset.frame_size)
+            click.echo(f"{name:8s} {size:8s} {preset.description}")
+    else:
+        from animbench.metrics import METRICS
+
+        for name in METRICS.names():
+            spec = METRICS.get(name)
+            arrow = "higher is better" if spec.higher_is_better else "lower is better"
+            masked = ", maskable" if spec.maskable else ""
+            click.echo(f"{name:8s} {spec.display:6s} {arrow}{masked}. {spec.description}")
+
+
+# ---------------------------------------------------------------------------------------------- data
+@cli.group()
+def data():
+    """Materialise the sample dataset or validate a dataset folder."""
+
+
+@data.command("sample")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the sample dataset into (FOMM layout: train/, test/).")
+@click.option("--size", default="64", show_default=True, help="Frame size: 64 or 256.")
+def data_sample(out, size):
+    """Write the embedded synthetic sample dataset (train + test clips) as PNG folders."""
+    from animbench.data.sample import write_sample
+
+    h, w = _parse_size(size)
+    if h != w or h not in (64, 256):
+        raise UserError(f"--size {size}: the sample dataset exists at 64 or 256; pass one of those")
+    root = write_sample(out, size=h)
+    click.echo(f"wrote the sample dataset ({h}x{w}) to {root}")
+
+
+@data.command("check")
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--size", default="256", show_default=True, help="Expected frame size, e.g. 256 or 256x256.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def data_check(root, size, as_json):
+    """Validate a dataset folder: print its manifest and every problem found (exit 1 if any)."""
+    import json
+
+    from animbench.data.check import check_dataset
+
+    if not root.exists():
+        raise UserError(f"{root}: no such directory; pass a dataset root holding train/ and test/")
+    report = check_dataset(root, frame_size=_parse_size(size))
+    if as_json:
+        click.echo(json.dumps(report.manifest, indent=2, default=str))
+    else:
+        for split, manifest in report.manifest.items():
+            if manifest is None:
+                continue
+            click.echo(f"{split}: {manifest.get('num_videos', 0)} videos, {manifest.get('num_frames', 0)} frames,"
+                       f" hash {str(manifest.get('hash', ''))[:16]}")
+    for problem in report.problems:
+        click.echo(f"problem: {problem}", err=True)
+    if report.problems:
+        click.echo(f"{len(report.problems)} problem(s) found in {root}", err=True)
+        sys.exit(1)
+    click.echo(f"{root}: OK")
+
+
+# ---------------------------------------------------------------------------------------------- eval / reconstruct
+def _split_list(value):
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+def _model_options(f):
+    """Options shared by `eval` and `reconstruct` (model, data, device)."""
+    options = [
+        click.option("--model", "-m", required=True, help="Model name (see `animbench list models`)."),
+        click.option("--dataset", "-d", default=None, help="Dataset preset: vox, taichi, bair, sample."),
+        click.option("--data-root", type=click.Path(path_type=Path), default=None,
+                     help="Dataset root holding test/ (overrides the preset's default root)."),
+        click.option("--checkpoint", "-c", type=click.Path(path_type=Path), default=None,
+                     help="Checkpoint file (.pth.tar), e.g. the authors' vox-cpk.pth.tar."),
+        click.option("--config", default=None, help="Bundled config name (vox-256, ...) or a FOMM YAML file."),
+        click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Run directory (created; rerun the same command to resume)."),
+        click.option("--batch-size", default=8, show_default=True, help="Driving frames per forward pass."),
+        click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ..."),
+        click.option("--max-videos", type=int, default=None, help="Evaluate only the first N videos (by name)."),
+        click.option("--align-corners/--no-align-corners", default=True, show_default=True,
+                     help="grid_sample convention: True = torch 1.0 (the checkpoints' training), False = "
+                          "official code on modern torch."),
+        click.option("--trust-checkpoint", is_flag=True,
+                     help="Allow full unpickling of a checkpoint that weights_only loading rejects."),
+        click.option("--size", "frame_size", default=None,
+                     help="Frame size of the data, e.g. 64 or 256 (default: the model's/dataset's)."),
+        click.option("--label", default=None, help="Display name of this run in tables (default: model name)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _check_paths(checkpoint, data_root):
+    if checkpoint is not None and not checkpoint.is_file():
+        raise UserError(f"--checkpoint {checkpoint}: no such file; pass the path of a .pth.tar checkpoint")
+    if data_root is not None and not data_root.is_dir():
+        raise UserError(f"--data-root {data_root}: no such directory; pass a folder holding test/ "
+                        f"(or try `animbench data sample --out DIR`)")
+
+
+def _print_summary(store, ci, n_resamples=2000, seed=0):
+    import numpy as np
+
+    from animbench.metrics import spec_for_column
+    from animbench.results.store import metric_columns
+    from animbench.stats import bootstrap_ci
+
+    frames = store.read_frames()
+    click.echo(f"{store.root}: {frames['video'].nunique()} videos, {len(frames)} frames "
+               f"(95% CI: {ci} bootstrap, {n_resamples} resamples, seed {seed})")
+    for column in metric_columns(frames):
+        spec = spec_for_column(column)
+        r = bootstrap_ci(frames[column].to_numpy(np.float64), videos=frames["video"].to_numpy(), unit=ci,
+                         n_resamples=n_resamples, seed=seed)
+        arrow = "↑" if spec.higher_is_better else "↓"
+        p = spec.precision + 1
+        click.echo(f"  {column:18s} {arrow} {r.estimate:.{p}f}  [{r.low:.{p}f}, {r.high:.{p}f}]")
+
+
+@cli.command("eval")
+@_model_options
+@click.option("--metrics", default="l1,psnr,ssim", show_default=True, help="Comma-separated metric names.")
+@click.option("--masks", default="", help="Masked variants: salient, topk (comma-separated).")
+@click.option("--topk-from", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Baseline FOMM run (made with --save-maps) whose maps define the top-k masks.")
+@click.option("--topk", "topk_ks", default="10,20,30,40,50", show_default=True, help="k values (%) for top-k masks.")
+@click.option("--salient", "salient_backend", default="builtin", show_default=True,
+              help="Salient-mask backend: builtin (segmentation → trimap → matting) or folder.")
+@click.option("--salient-dir", type=click.Path(path_type=Path), default=None,
+              help="With --salient folder: masks per video (folder of PNGs or a strip PNG).")
+@click.option("--from-reconstruction", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Reuse the PNG strips of an earlier `animbench reconstruct` run (uint8) instead of running "
+                   "the model.")
+@click.option("--ci", type=click.Choice(["frame", "video"]), default="frame", show_default=True,
+              help="Bootstrap unit of the printed CIs: frame (paper parity) or video (cluster bootstrap).")
+@click.option("--save-maps", is_flag=True, help="Also store occlusion/background maps (for other runs' top-k).")
+def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, device, max_videos, align_corners,
+             trust_checkpoint, frame_size, label, metrics, masks, topk_from, topk_ks, salient_backend, salient_dir,
+             from_reconstruction, ci, save_maps):
+    """Reconstruct the test videos and compute per-frame metrics into OUT (resumable)."""
+    from animbench.eval.pipeline import EvalSpec, run_eval
+
+    _check_paths(checkpoint, data_root)
+    try:
+        ks = tuple(int(k) for k in _split_list(topk_ks))
+    except ValueError:
+        raise UserError(f"--topk {topk_ks}: use comma-separated integers, e.g. 10,20,30") from None
+    spec = EvalSpec(model=model, out=out, dataset=dataset, data_root=data_root, checkpoint=checkpoint,
+                    config=config, metrics=_split_list(metrics), masks=_split_list(masks), topk_from=topk_from,
+                    topk_ks=ks, salient_backend=salient_backend, salient_dir=salient_dir,
+                    from_reconstruction=from_reconstruction,
+                    ci=ci, max_videos=max_videos, device=device, batch_size=batch_size,
+                    align_corners=align_corners, frame_size=_parse_size(frame_size), save_maps=save_maps,
+                    trust_checkpoint=trust_checkpoint, label=label)
+    store = run_eval(spec)
+    _print_summary(store, ci)
+
+
+@cli.command("reconstruct")
+@_model_options
+@click.option("--save-maps", is_flag=True, help="Store occlusion/background maps per frame (for top-k masks).")
+def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, device, max_videos,
+                    align_corners, trust_checkpoint, frame_size, label, save_maps):
+    """Reconstruct the test videos: OUT/png/<video>.png strips, per-frame L1, optional motion maps."""
+    from animbench.eval.pipeline import EvalSpec, run_eval
+
+    _check_paths(checkpoint, data_root)
+    spec = EvalSpec(model=model, out=out, dataset=dataset, data_root=data_root, checkpoint=checkpoint,
+                    config=config, metrics=("l1",), max_videos=max_videos, device=device, batch_size=batch_size,
+                    align_corners=align_corners, frame_size=_parse_size(frame_size), save_maps=save_maps,
+                    trust_checkpoint=trust_checkpoint, label=label, kind="reconstruct")
+    store = run_eval(spec)
+    frames = store.read_frames()
+    click.echo(f"reconstructed {frames['video'].nunique()} videos, {len(frames)} frames into {out}; "
+               f"L1 (frame-pooled) {frames['l1'].mean():.5f}")
+
+
+def main(argv=None):
+    verbose = "--verbose" in (argv or sys.argv[1:]) or "-v" in (argv or sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="animbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("animbench: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except UserError as e:
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"animbench: error: {e.message}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("animbench: interrupted (finished videos are kept; rerun the same command to resume)", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

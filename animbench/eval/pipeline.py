@@ -1,0 +1,303 @@
+"""`animbench eval` / `animbench reconstruct`: dataset → model → reconstruction → per-frame metrics → results.
+
+One function, :func:`run_eval`, serves both commands (`reconstruct` = L1 only, strips and maps on disk).
+Per video: reconstruct in batches, compute every requested per-frame metric (masked variants included),
+write the PNG strip / motion maps and the video's rows to the results store. A rerun with the same settings
+skips finished videos (resume); a rerun with different settings into the same directory is refused.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+import torch
+
+from animbench.errors import UserError
+from animbench.results.store import RunStore, build_manifest, file_sha256
+
+TOPK_DEFAULT = (10, 20, 30, 40, 50)
+
+
+@dataclass
+class EvalSpec:
+    model: str
+    out: Path
+    dataset: Optional[str] = None
+    data_root: Optional[Path] = None
+    checkpoint: Optional[Path] = None
+    config: Optional[str] = None
+    metrics: Tuple[str, ...] = ("l1", "psnr", "ssim")
+    masks: Tuple[str, ...] = ()             # "salient", "topk"
+    topk_from: Optional[Path] = None        # baseline run dir holding maps/; default: this run's own maps
+    topk_ks: Tuple[int, ...] = TOPK_DEFAULT
+    topk_threshold: Optional[float] = None  # background-confidence threshold (None = the mask module's default)
+    salient_backend: str = "builtin"
+    salient_dir: Optional[Path] = None      # for salient_backend="folder"
+    from_reconstruction: Optional[Path] = None  # reuse the PNG strips of an earlier `reconstruct` run
+    ci: str = "frame"
+    max_videos: Optional[int] = None
+    device: str = "cpu"
+    batch_size: int = 8
+    align_corners: bool = True
+    frame_size: Optional[Tuple[int, int]] = None
+    save_png: bool = True
+    save_maps: bool = False
+    trust_checkpoint: bool = False
+    label: Optional[str] = None
+    seed: int = 0
+    kind: str = "eval"
+    extra_config: Dict = field(default_factory=dict)
+
+
+def _validate(spec: EvalSpec) -> None:
+    from animbench.metrics import METRICS
+
+    for name in spec.metrics:
+        METRICS.get(name)  # did-you-mean error for typos
+    bad = [m for m in spec.masks if m not in ("salient", "topk")]
+    if bad:
+        raise UserError(f"--masks {','.join(bad)}: unknown mask set; use salient and/or topk")
+    if spec.ci not in ("frame", "video"):
+        raise UserError(f"--ci {spec.ci}: use 'frame' or 'video'")
+    if spec.batch_size < 1:
+        raise UserError(f"--batch-size {spec.batch_size}: must be at least 1")
+    if spec.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {spec.device}: CUDA is not available on this machine; use --device cpu")
+    if spec.dataset is None and spec.data_root is None:
+        raise UserError("no data: pass --dataset (vox, taichi, bair, sample) and/or --data-root DIR")
+
+
+def _run_key(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class _TopkSource:
+    """Top-k masks from the stored motion maps of a (baseline FOMM) run, derived with the shared mask function."""
+
+    def __init__(self, maps_dir: Path, ks: Sequence[int], threshold: Optional[float]):
+        self.maps_dir = Path(maps_dir)
+        self.ks = tuple(ks)
+        self.threshold = threshold
+
+    def for_video(self, video_name: str) -> Dict[str, np.ndarray]:
+        from animbench.eval.reconstruct import load_maps
+
+        path = self.maps_dir / f"{video_name}.npz"
+        if not path.exists():
+            raise UserError(f"{path}: no motion maps for video {video_name!r}; run the baseline with "
+                            f"`animbench reconstruct ... --save-maps` (or eval --save-maps) on the same dataset")
+        return load_maps(path)
+
+    def masks(self, occlusion: np.ndarray, background: np.ndarray, n: int, size) -> Dict[str, torch.Tensor]:
+        """Top-k masks at frame `size` from (n,h,w) float16 maps (the stored precision)."""
+        from animbench.masks import topk_masks
+
+        if occlusion.shape[0] != n:
+            raise UserError(f"{self.maps_dir}: motion maps hold fewer frames than the video; the baseline run "
+                            f"used a different dataset")
+        occ = torch.from_numpy(occlusion.astype(np.float32))[:, None]
+        bg = torch.from_numpy(background.astype(np.float32))[:, None]
+        opts = {} if self.threshold is None else {"threshold": self.threshold}
+        return topk_masks(occ, bg, ks=self.ks, size=tuple(size), **opts)
+
+
+def _check_reconstruction(spec: EvalSpec) -> dict:
+    """The identity of the reconstruction run whose strips `spec` reuses (same model, checkpoint, settings)."""
+    recon = RunStore(spec.from_reconstruction)
+    manifest = recon.read_manifest()
+    if manifest.get("kind") != "reconstruct":
+        raise UserError(f"--from-reconstruction {spec.from_reconstruction}: not a `animbench reconstruct` run")
+    if manifest.get("model") != spec.model:
+        raise UserError(f"--from-reconstruction {spec.from_reconstruction}: made with model "
+                        f"{manifest.get('model')!r}, not {spec.model!r}")
+    identity = manifest.get("identity", {})
+    sha = file_sha256(spec.checkpoint) if spec.checkpoint else None
+    if spec.checkpoint and identity.get("checkpoint_sha256") != sha:
+        raise UserError(f"--from-reconstruction {spec.from_reconstruction}: made with another checkpoint "
+                        f"than {spec.checkpoint}")
+    return {"dir": str(spec.from_reconstruction), "run_key": manifest.get("run_key"),
+            "checkpoint_sha256": identity.get("checkpoint_sha256"), "align_corners": identity.get("align_corners"),
+            "model_settings": identity.get("model_settings")}
+
+
+def _resolve_dataset(spec: EvalSpec, model):
+    from animbench.data import open_dataset
+
+    frame_size = spec.frame_size
+    if frame_size is None and spec.dataset == "sample":
+        # the sample dataset exists at 64 and 256: follow the model's native size (FOMM: 256)
+        native = getattr(model, "native_size", None) if model is not None else None
+        frame_size = tuple(native) if native else (64, 64)
+    return open_dataset(name=spec.dataset, root=spec.data_root, split="test", frame_size=frame_size)
+
+
+def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
+    """Run (or resume) an evaluation; returns the run's store. Prints nothing: see `summarize_run`."""
+    from tqdm.auto import tqdm
+
+    from animbench.data.manifest import dataset_manifest
+    from animbench.models import load_model
+
+    _validate(spec)
+    out = Path(spec.out)
+    model = None
+    recon = _check_reconstruction(spec) if spec.from_reconstruction else None
+    if recon is None:
+        model = load_model(spec.model, checkpoint=spec.checkpoint, config=spec.config, device=spec.device,
+                           align_corners=spec.align_corners, trust_checkpoint=spec.trust_checkpoint)
+    dataset = _resolve_dataset(spec, model)
+    native = getattr(model, "native_size", None)
+    if native and tuple(native) != tuple(dataset.frame_size):
+        raise UserError(f"{dataset.root}: frames are {dataset.frame_size[0]}x{dataset.frame_size[1]} but model "
+                        f"{spec.model} works at {native[0]}x{native[1]}; resize the data or pass a matching --config")
+    videos = dataset.videos[: spec.max_videos] if spec.max_videos else dataset.videos
+    if not videos:
+        raise UserError(f"{dataset.root}/test: no videos found; check the path (`animbench data check`)")
+    data_manifest = dataset_manifest(dataset)
+
+    want_topk = "topk" in spec.masks
+    own_maps = spec.save_maps or (want_topk and spec.topk_from is None)
+    if own_maps and model is not None and not getattr(model, "has_motion_maps", False):
+        raise UserError(f"--model {spec.model} has no occlusion/background maps; top-k masks need "
+                        f"--topk-from BASELINE_RUN (a FOMM run made with --save-maps)")
+    if own_maps and model is None:
+        raise UserError("--from-reconstruction cannot produce motion maps; pass --topk-from BASELINE_RUN")
+    maps_dir = Path(spec.topk_from) / "maps" if spec.topk_from else out / "maps"
+    topk = _TopkSource(maps_dir, spec.topk_ks, spec.topk_threshold) if want_topk else None
+
+    checkpoint_sha = file_sha256(spec.checkpoint) if spec.checkpoint else None
+    identity = {
+        "model": spec.model, "checkpoint_sha256": checkpoint_sha, "config": spec.config,
+        "model_settings": model.describe() if model is not None and hasattr(model, "describe") else None,
+        "align_corners": spec.align_corners, "dataset_manifest_hash": data_manifest["hash"],
+        "metrics": list(spec.metrics), "masks": list(spec.masks), "topk_ks": list(spec.topk_ks),
+        "topk_threshold": spec.topk_threshold, "topk_from": str(spec.topk_from) if spec.topk_from else None,
+        "salient_backend": spec.salient_backend if "salient" in spec.masks else None,
+        "from_reconstruction": recon,
+    }
+    run_key = _run_key(identity)
+    store = RunStore(out)
+    if store.has_manifest():
+        previous = store.read_manifest()
+        if previous.get("run_key") != run_key:
+            raise UserError(f"{out}: holds a run with different settings (run key {previous.get('run_key')} != "
+                            f"{run_key}); pass a new --out directory, or delete {out} to start over")
+    else:
+        store.write_manifest(build_manifest(
+            spec.kind, config={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()},
+            seed=spec.seed, dataset_manifest_hash=data_manifest["hash"], checkpoint=spec.checkpoint,
+            extra={"run_key": run_key, "identity": identity, "model": spec.model,
+                   "label": spec.label, "dataset": dataset.name, "dataset_manifest": data_manifest,
+                   "protocol": {"source_frame": 0, "include_t0": True, "align_corners": spec.align_corners,
+                                "prediction_values": "float32" if recon is None else "png-uint8 (floor)",
+                                "png_quantisation": "floor(255*x)", "psnr": "mean of per-frame PSNR, range 1",
+                                "ssim": "skimage defaults (7x7 uniform, sample covariance), RGB mean",
+                                "masked": "metric(M*pred, M*gt) over the full frame"}}))
+
+    started = time.time()
+    todo = [v for v in videos if not store.has_video(v.name)]
+    bar = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video", disable=not progress,
+               desc=f"{spec.kind} {spec.model}")
+    for video in todo:
+        rows = _evaluate_video(spec, model, dataset, video, topk, own_maps, out)
+        store.write_video(rows)
+        bar.update(1)
+    bar.close()
+    store.finalize()
+    manifest = store.read_manifest()
+    timing = manifest.get("timing", {})
+    timing["seconds_last_invocation"] = round(time.time() - started, 3)
+    timing["videos_last_invocation"] = len(todo)
+    store.update_manifest(timing=timing, num_videos=len(videos))
+    return store
+
+
+def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path) -> pd.DataFrame:
+    from animbench.eval.reconstruct import MapWriter, StripWriter, reconstruct_video
+    from animbench.metrics import compute_frame_metrics
+
+    strip = StripWriter(out / "png", video.name) if spec.save_png and model is not None else None
+    maps_writer = MapWriter(out / "maps", video.name) if own_maps else None
+    salient = _salient_for(spec, dataset, video) if "salient" in spec.masks else None
+
+    if model is not None:
+        batches = reconstruct_video(model, video, device=spec.device, batch_size=spec.batch_size,
+                                    want_maps=own_maps)
+    else:
+        batches = _png_batches(Path(spec.from_reconstruction) / "png", video, spec.batch_size,
+                               dataset.frame_size)
+
+    columns: Dict[str, List[np.ndarray]] = {}
+    frames_done = 0
+    baseline_maps = topk.for_video(video.name) if topk is not None and not own_maps else None
+    for batch in batches:
+        n = batch.prediction.shape[0]
+        if strip is not None:
+            strip.add(batch.prediction)
+        topk_masks = None
+        if maps_writer is not None:
+            maps_writer.add(batch.occlusion, batch.background)
+        if topk is not None:
+            if baseline_maps is not None:
+                occ = baseline_maps["occlusion"][batch.start:batch.start + n]
+                bg = baseline_maps["background"][batch.start:batch.start + n]
+            else:  # this run is its own baseline: the same float16 rounding as the stored maps
+                occ = batch.occlusion[:, 0].cpu().numpy().astype(np.float16)
+                bg = batch.background[:, 0].cpu().numpy().astype(np.float16)
+            topk_masks = topk.masks(occ, bg, n, batch.prediction.shape[-2:])
+        _score(spec, batch, salient, topk_masks, columns)
+        frames_done += n
+    if maps_writer is not None:
+        maps_writer.close()
+    if strip is not None:
+        strip.close()
+    n = frames_done
+    table = {"model": [spec.label or spec.model] * n, "dataset": [dataset.name] * n,
+             "video": [video.name] * n, "frame": np.arange(n, dtype=np.int64)}
+    table.update({name: np.concatenate(values) for name, values in columns.items()})
+    return pd.DataFrame(table)
+
+
+def _score(spec, batch, salient, topk_masks, columns) -> None:
+    from animbench.metrics import compute_frame_metrics
+
+    n = batch.prediction.shape[0]
+    masks = {}
+    if salient is not None:
+        masks["salient"] = torch.from_numpy(salient[batch.start:batch.start + n])[:, None].to(batch.prediction)
+    if topk_masks is not None:
+        masks.update({name: m.to(batch.prediction) for name, m in topk_masks.items()})
+    values = compute_frame_metrics(batch.prediction, batch.driving, metrics=spec.metrics, masks=masks or None)
+    for name, v in values.items():
+        columns.setdefault(name, []).append(v.detach().cpu().numpy().astype(np.float64))
+
+
+def _salient_for(spec, dataset, video) -> np.ndarray:
+    from animbench.eval.gt_cache import salient_masks_for_video
+
+    return salient_masks_for_video(dataset, video, backend=spec.salient_backend, folder=spec.salient_dir)
+
+
+def _png_batches(png_dir: Path, video, batch_size: int, frame_size):
+    """Predictions read back from `<png_dir>/<video>.png` strips (uint8, as written by reconstruct)."""
+    from animbench.data.convert import to_float_tensor
+    from animbench.data.video import open_video
+    from animbench.eval.reconstruct import ReconstructedBatch
+
+    path = png_dir / f"{video.name}.png"
+    if not path.exists():
+        raise UserError(f"{path}: no reconstruction strip for video {video.name!r}; the reconstruction run "
+                        f"is incomplete or used another dataset: rerun `animbench reconstruct` to finish it")
+    pred_video = open_video(path, frame_shape=tuple(frame_size))
+    if pred_video.num_frames != video.num_frames:
+        raise UserError(f"{path}: {pred_video.num_frames} frames, ground truth has {video.num_frames}")
+    start = 0
+    for gt_chunk, pred_chunk in zip(video.iter_chunks(batch_size), pred_video.iter_chunks(batch_size)):
+        yield ReconstructedBatch(start=start, driving=to_float_tensor(gt_chunk), prediction=to_float_tensor(pred_chunk))
+        start += len(gt_chunk)
