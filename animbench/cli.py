@@ -240,6 +240,41 @@ def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_si
                f"L1 (frame-pooled) {frames['l1'].mean():.5f}")
 
 
+# ---------------------------------------------------------------------------------------------- report
+@cli.command("report")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["markdown", "latex"]), default="markdown", show_default=True)
+@click.option("--table", "layout", type=click.Choice(["main", "compact", "ablation", "topk"]), default="main",
+              show_default=True, help="Paper layout: main (Tables 2/3), compact (1/4), ablation (5), topk (A2–A4).")
+@click.option("--baseline", default=None, help="Run label/model the others are coloured against (e.g. fomm).")
+@click.option("--ci", type=click.Choice(["frame", "video"]), default="frame", show_default=True,
+              help="Bootstrap unit: frame (the paper's ±) or video (cluster bootstrap).")
+@click.option("--significance", is_flag=True, help="Colour only where the paired bootstrap CI excludes 0.")
+@click.option("--resamples", default=2000, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the table here (default: print it).")
+@click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write PNG/PDF plots into this folder.")
+def report_cmd(runs, fmt, layout, baseline, ci, significance, resamples, seed, out, plots):
+    """Paper-style tables (bold best, underlined second, ± 95% CI) and plots from eval run directories."""
+    from animbench.reports import load_runs, make_table, summarize, write_plots
+    from animbench.results.store import atomic_write_bytes
+
+    loaded = load_runs(runs)
+    summary = summarize(loaded, ci=ci, n_resamples=resamples, seed=seed, baseline=baseline,
+                        significance=significance)
+    text = make_table(summary, layout, fmt, baseline=baseline, significance=significance)
+    if out is None:
+        click.echo(text)
+    else:
+        atomic_write_bytes(out, text.encode())
+        click.echo(f"wrote {out}")
+    if plots is not None:
+        for path in write_plots(summary, plots):
+            click.echo(f"wrote {path}")
+
+
 def main(argv=None):
     verbose = "--verbose" in (argv or sys.argv[1:]) or "-v" in (argv or sys.argv[1:])
     try:

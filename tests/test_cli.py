@@ -1,0 +1,57 @@
+"""CLI behaviour: help, exit codes, one-line errors without tracebacks (tracebacks only with --verbose)."""
+import subprocess
+import sys
+
+import pytest
+
+from animbench.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "animbench", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_commands():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for command in ("list", "data", "eval", "reconstruct"):
+        assert command in r.stdout
+
+
+def test_list_models():
+    r = run_cli("list", "models")
+    assert r.returncode == 0 and "copy-source" in r.stdout
+
+
+def test_user_error_is_one_line_exit_2_no_traceback(tmp_path):
+    r = run_cli("eval", "--model", "copy-sorce", "--dataset", "sample", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "did you mean 'copy-source'" in lines[0]
+
+
+def test_verbose_shows_traceback(tmp_path):
+    r = run_cli("--verbose", "eval", "--model", "copy-sorce", "--dataset", "sample", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "Traceback" in r.stderr
+
+
+def test_missing_paths_are_user_errors(tmp_path):
+    r = run_cli("eval", "--model", "copy-source", "--data-root", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "--data-root" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("data", "check", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "no such directory" in r.stderr
+
+
+def test_usage_error_exit_2():
+    r = run_cli("list", "things")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_main_in_process_exit_codes(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["list", "models"])
+    assert e.value.code == 0
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--model", "nope", "--dataset", "sample", "--out", "/tmp/x-animbench-never"])
+    assert e.value.code == 2

@@ -1,0 +1,91 @@
+"""End-to-end evaluation on the embedded sample dataset: results, resume, refusal of mixed settings."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from animbench.data import open_dataset
+from animbench.data.convert import to_float_tensor
+from animbench.errors import UserError
+from animbench.eval.pipeline import EvalSpec, run_eval
+from animbench.results.store import RunStore
+
+
+def _spec(out, **kw):
+    base = dict(model="copy-source", out=out, dataset="sample", max_videos=2, batch_size=7)
+    base.update(kw)
+    return EvalSpec(**base)
+
+
+def test_copy_source_metrics_match_direct_computation(tmp_path):
+    store = run_eval(_spec(tmp_path / "run"), progress=False)
+    frames = store.read_frames()
+    dataset = open_dataset("sample", split="test", frame_size=(64, 64))
+    video = dataset.videos[0]
+    gt = to_float_tensor(video.read_all()).double()
+    pred = gt[:1].expand_as(gt)
+    # independent computation: FOMM's per-frame L1 and per-frame PSNR straight from numpy
+    l1 = (pred - gt).abs().mean(dim=(1, 2, 3)).numpy()
+    mine = frames[frames.video == video.name]
+    assert list(mine["frame"]) == list(range(len(gt)))
+    np.testing.assert_allclose(mine["l1"].to_numpy(), l1, rtol=1e-6, atol=1e-7)
+    mse = ((pred - gt) ** 2).mean(dim=(1, 2, 3)).numpy()
+    expected_psnr = np.where(mse > 0, 10 * np.log10(1.0 / np.maximum(mse, 1e-300)), np.nan)
+    np.testing.assert_allclose(mine["psnr"].to_numpy()[1:], expected_psnr[1:], rtol=1e-6)
+    assert l1[0] == 0 and np.isfinite(mine["psnr"].to_numpy()[0])  # identical frame 0: capped, not inf
+    assert set(frames["video"]) == {v.name for v in dataset.videos[:2]}
+    # the PNG strip holds floor(255*x) of the prediction, frames side by side
+    import imageio.v3 as iio
+
+    strip = iio.imread(tmp_path / "run" / "png" / f"{video.name}.png")
+    assert strip.shape == (64, 64 * len(gt), 3)
+    np.testing.assert_array_equal(strip[:, 64 * 3:64 * 4], video.read_all()[0])
+    manifest = store.read_manifest()
+    assert manifest["dataset_manifest_hash"] and manifest["identity"]["align_corners"] is True
+
+
+def test_resume_after_interruption_gives_identical_table(tmp_path, monkeypatch):
+    full = run_eval(_spec(tmp_path / "full", max_videos=3), progress=False).read_frames()
+
+    calls = {"n": 0}
+    original = RunStore.write_video
+
+    def dying_write(self, rows):
+        original(self, rows)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed between videos 2 and 3
+
+    monkeypatch.setattr(RunStore, "write_video", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(_spec(tmp_path / "resumed", max_videos=3), progress=False)
+    monkeypatch.setattr(RunStore, "write_video", original)
+    assert len(RunStore(tmp_path / "resumed").done_videos()) == 2
+
+    written = []
+    monkeypatch.setattr(RunStore, "write_video", lambda self, rows: (written.append(rows.video[0]), original(self, rows)))
+    resumed = run_eval(_spec(tmp_path / "resumed", max_videos=3), progress=False).read_frames()
+    assert len(written) == 1  # only the unfinished video was recomputed
+    pd.testing.assert_frame_equal(resumed, full)
+
+
+def test_different_settings_into_same_dir_are_refused(tmp_path):
+    run_eval(_spec(tmp_path / "run", max_videos=1), progress=False)
+    with pytest.raises(UserError, match="different settings"):
+        run_eval(_spec(tmp_path / "run", max_videos=1, metrics=("l1",)), progress=False)
+
+
+def test_eval_from_reconstruction_reuses_png_strips(tmp_path):
+    recon = run_eval(_spec(tmp_path / "recon", metrics=("l1",), kind="reconstruct"), progress=False)
+    evaluated = run_eval(_spec(tmp_path / "eval", from_reconstruction=tmp_path / "recon"), progress=False)
+    a, b = recon.read_frames(), evaluated.read_frames()
+    # the strips are floor(255x) of the float prediction: L1 from PNG differs by < 1/255
+    assert np.all(np.abs(a["l1"].to_numpy() - b["l1"].to_numpy()) < 1 / 255)
+    assert evaluated.read_manifest()["protocol"]["prediction_values"].startswith("png")
+    with pytest.raises(UserError, match="made with model"):
+        run_eval(_spec(tmp_path / "eval2", model="fomm", from_reconstruction=tmp_path / "recon"), progress=False)
+
+
+def test_topk_needs_motion_maps(tmp_path):
+    with pytest.raises(UserError, match="top-k masks need"):
+        run_eval(_spec(tmp_path / "run", masks=("topk",)), progress=False)
