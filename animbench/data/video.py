@@ -35,7 +35,7 @@ def read_image(path: Path) -> np.ndarray:
     import imageio.v3 as iio
 
     try:
-        image = iio.imread(path)
+        image = iio.imread(path, plugin="pillow")  # no plugin guessing: a corrupt file gives one clear error
     except Exception as e:  # imageio raises many types for corrupt/unknown files
         raise UserError(f"{path}: cannot read image ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
                         f"replace or remove the file") from None
@@ -100,7 +100,7 @@ class Video:
         import imageio.v3 as iio
 
         try:
-            props = iio.improps(self.path)
+            props = iio.improps(self.path, plugin="pillow")
         except Exception as e:
             raise UserError(f"{self.path}: cannot read image ({type(e).__name__}); replace or remove the file") \
                 from None
@@ -162,7 +162,8 @@ class Video:
         if chunk:
             yield np.stack(chunk)
         elif size is None:
-            raise UserError(f"{self.path}: video has no frames; remove it or add frames")
+            what = "empty video folder (no png/jpg frames)" if self.kind == "frames" else "video has no frames"
+            raise UserError(f"{self.path}: {what}; remove it or add frames")
 
     def read_all(self) -> np.ndarray:
         return np.concatenate(list(self.iter_chunks(256)))
