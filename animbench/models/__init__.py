@@ -10,6 +10,10 @@ from animbench.registry import Registry
 MODELS = Registry("model")
 MODELS.register("copy-source", "animbench.models.copy_source:load_copy_source",
                 help="prediction = source frame (the floor every model must beat)")
+MODELS.register("fomm", "animbench.models.fomm.checkpoint:load_fomm",
+                help="First Order Motion Model (released vox/taichi/bair-cpk checkpoints)")
+MODELS.register("fomm-adv", "animbench.models.fomm.checkpoint:load_fomm_adv",
+                help="FOMM+ (adversarial fine-tuning; released vox/taichi-adv-cpk checkpoints)")
 
 
 def load_model(name: str, checkpoint=None, config=None, device="cpu", align_corners=True, **options):
