@@ -1,4 +1,6 @@
 """End-to-end evaluation on the embedded sample dataset: results, resume, refusal of mixed settings."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,3 +91,64 @@ def test_eval_from_reconstruction_reuses_png_strips(tmp_path):
 def test_topk_needs_motion_maps(tmp_path):
     with pytest.raises(UserError, match="top-k masks need"):
         run_eval(_spec(tmp_path / "run", masks=("topk",)), progress=False)
+
+
+def _tiny_config(tmp_path):
+    import yaml
+
+    fixture = torch.load(Path(__file__).parent / "data" / "fomm" / "tiny_parity.pt", weights_only=True)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(fixture["config"]))
+    return path
+
+
+def test_topk_masks_from_baseline_maps_are_shared(tmp_path):
+    from animbench.eval.reconstruct import load_maps
+    from animbench.masks import prioritycut_mask
+    from animbench.metrics import masked, psnr, ssim
+
+    config = _tiny_config(tmp_path)
+    base = run_eval(_spec(tmp_path / "fomm", model="fomm", config=str(config), masks=("topk",), max_videos=1,
+                          topk_ks=(10, 30)), progress=False)
+    frames = base.read_frames()
+    assert {"psnr.top10", "psnr.not_top10", "ssim.top30", "ssim.not_top30"} <= set(frames.columns)
+    video = open_dataset("sample", split="test", frame_size=(64, 64)).videos[0]
+    maps = load_maps(tmp_path / "fomm" / "maps" / f"{video.name}.npz")
+    assert maps["occlusion"].shape == (video.num_frames, 32, 32) and maps["occlusion"].dtype == np.float16
+
+    other = run_eval(_spec(tmp_path / "copy", masks=("topk",), topk_from=tmp_path / "fomm", max_videos=1,
+                           topk_ks=(10, 30)), progress=False).read_frames()
+    # recompute frame 7 of the copy-source run by hand from the stored baseline maps
+    t = 7
+    gt = to_float_tensor(video.read_all()).double()
+    pred = gt[:1]
+    occ = torch.from_numpy(maps["occlusion"][t:t + 1].astype(np.float32))[:, None]
+    bg = torch.from_numpy(maps["background"][t:t + 1].astype(np.float32))[:, None]
+    m = prioritycut_mask(occ, bg, 30, size=(64, 64))
+    row = other[other.frame == t].iloc[0]
+    assert row["ssim.top30"] == pytest.approx(masked(ssim, pred, gt[t:t + 1], m).item(), abs=1e-9)
+    assert row["psnr.not_top30"] == pytest.approx(masked(psnr, pred, gt[t:t + 1], m, inverted=True).item(), abs=1e-9)
+
+
+def test_fomm_eval_with_salient_folder_and_cli_summary(tmp_path):
+    import subprocess
+    import sys
+
+    import imageio.v3 as iio
+
+    dataset = open_dataset("sample", split="test", frame_size=(64, 64))
+    video = dataset.videos[0]
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    iio.imwrite(masks / f"{video.name}.png", np.full((64, 64 * video.num_frames), 255, np.uint8))
+    config = _tiny_config(tmp_path)
+    cmd = [sys.executable, "-m", "animbench", "eval", "--model", "fomm", "--config", str(config), "--dataset",
+           "sample", "--max-videos", "1", "--masks", "salient", "--salient", "folder", "--salient-dir", str(masks),
+           "--out", str(tmp_path / "run"), "--ci", "video"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "psnr.salient" in r.stdout and "95% CI: video bootstrap" in r.stdout
+    frames = RunStore(tmp_path / "run").read_frames()
+    # an all-ones salient mask: masked PSNR equals plain PSNR; the inverted mask has no error (capped)
+    np.testing.assert_allclose(frames["psnr.salient"], frames["psnr"], rtol=1e-12)
+    assert (frames["psnr.not_salient"] == 100.0).all()
