@@ -102,3 +102,17 @@ def test_column_names_round_trip_and_suite():
     out = compute_frame_metrics(_t(d), _t(g), masks=masks)
     assert len(out) == 27  # L1, PSNR, SSIM + (salient, ¬salient, 5 × top-k/¬top-k) × (PSNR, SSIM)
     assert "l1.salient" not in out and "psnr.not_top50" in out
+
+
+def test_suite_shared_moments_equal_direct_masked_definition():
+    g, d = PAIRS[1]
+    gen = torch.Generator().manual_seed(3)
+    binary = (torch.rand(1, 96, 128, generator=gen) > 0.6).double()
+    soft = torch.rand(1, 96, 128, generator=gen, dtype=torch.float64)
+    out = compute_frame_metrics(_t(d), _t(g), metrics=("ssim", "psnr"), masks={"top20": binary, "salient": soft})
+    for name, mask in (("top20", binary), ("salient", soft)):
+        for inverted in (False, True):
+            col = column_name("ssim", name, inverted)
+            direct = masked(ssim, _t(d), _t(g), mask, inverted=inverted)
+            assert abs(out[col].item() - direct.item()) < 1e-12, col
+    torch.testing.assert_close(out["ssim"], ssim(_t(d), _t(g)), rtol=0, atol=1e-14)
