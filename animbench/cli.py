@@ -271,7 +271,9 @@ def report_cmd(runs, fmt, layout, baseline, ci, significance, resamples, seed, o
         atomic_write_bytes(out, text.encode())
         click.echo(f"wrote {out}")
     if plots is not None:
-        for path in write_plots(summary, plots):
+        from animbench.reports.plots import qualitative_from_runs
+
+        for path in write_plots(summary, plots) + qualitative_from_runs(loaded, plots / "qualitative"):
             click.echo(f"wrote {path}")
 
 

@@ -1,0 +1,132 @@
+"""From run directories to a summary table: one row per (run, metric column) with the estimate, the 95% CI
+and, against a baseline run, the paired difference and whether its CI excludes 0.
+
+The summary is the boundary between numbers and formatting: `reports.tables` only reads it, so tables can
+also be built from published numbers (`summary_from_values`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from animbench.errors import UserError
+from animbench.results.store import KEY_COLUMNS, open_run
+
+DEFAULT_LABELS = {"copy-source": "Copy source", "x2face": "X2Face", "monkeynet": "Monkey-Net", "fomm": "FOMM",
+                  "fomm-adv": "FOMM+", "prioritycut": "Ours", "unet": "+ U-Net", "cutmix": "+ CutMix"}
+MAIN_ORDER = ["copy-source", "x2face", "monkeynet", "fomm", "fomm-adv", "prioritycut"]
+LADDER_ORDER = ["fomm", "fomm-adv", "unet", "cutmix", "prioritycut"]
+LADDER_LABELS = {"fomm": "Baseline", "fomm-adv": "+ Adv", "unet": "+ U-Net", "cutmix": "+ CutMix",
+                 "prioritycut": "+ PriorityCut"}
+
+
+@dataclass
+class Run:
+    path: Path
+    manifest: dict
+    frames: pd.DataFrame
+
+    @property
+    def model(self) -> str:
+        return self.manifest.get("model") or str(self.frames["model"].iloc[0])
+
+    @property
+    def label(self) -> str:
+        return self.manifest.get("label") or DEFAULT_LABELS.get(self.model, self.model)
+
+
+def load_runs(paths: Sequence) -> List[Run]:
+    runs = []
+    for path in paths:
+        store = open_run(path)
+        runs.append(Run(Path(path), store.read_manifest(), store.read_frames()))
+    labels = [r.label for r in runs]
+    duplicates = sorted({l for l in labels if labels.count(l) > 1})
+    if duplicates:
+        raise UserError(f"two runs are both labelled {duplicates[0]!r}; pass --label when evaluating so every "
+                        f"row of the table has its own name")
+    return runs
+
+
+def metric_meta(column: str, manifest_info: Optional[dict] = None) -> dict:
+    """Direction, precision and display name of a column: the metric registry first, then the manifest."""
+    from animbench.metrics import METRICS, parse_column
+
+    base, mask, inverted = parse_column(column)
+    if base in METRICS:
+        spec = METRICS.get(base)
+        return {"metric": base, "mask": mask, "inverted": inverted, "higher_is_better": spec.higher_is_better,
+                "precision": spec.precision, "display": spec.display}
+    info = (manifest_info or {}).get(column) or (manifest_info or {}).get(base)
+    if info is None:
+        raise UserError(f"column {column!r}: unknown metric (not registered and no metric_info in the run's "
+                        f"manifest); cannot tell its direction")
+    return {"metric": base, "mask": mask, "inverted": inverted, "higher_is_better": bool(info["higher_is_better"]),
+            "precision": int(info.get("precision", 3)), "display": info.get("display", base.upper())}
+
+
+def summarize(runs: Sequence[Run], ci: str = "frame", method: str = "percentile", n_resamples: int = 2000,
+              seed: int = 0, baseline: Optional[str] = None, significance: bool = False) -> pd.DataFrame:
+    """One row per (run, metric column): estimate (frame-pooled mean), CI, and paired diff vs `baseline`."""
+    from animbench.stats import bootstrap_ci, paired_difference
+
+    if not runs:
+        raise UserError("no runs to report")
+    base_run = _find_baseline(runs, baseline) if baseline else None
+    rows = []
+    for run in runs:
+        info = run.manifest.get("metric_info")
+        for column in [c for c in run.frames.columns if c not in KEY_COLUMNS]:
+            meta = metric_meta(column, info)
+            values = run.frames[column].to_numpy(np.float64)
+            videos = run.frames["video"].to_numpy()
+            r = bootstrap_ci(values, videos, unit=ci, method=method, n_resamples=n_resamples, seed=seed)
+            row = {"label": run.label, "model": run.model, "column": column, **meta, "estimate": r.estimate,
+                   "low": r.low, "high": r.high, "half_width": r.half_width, "n_frames": r.n_frames,
+                   "n_videos": r.n_videos, "ci_unit": ci, "ci_method": method, "n_resamples": n_resamples,
+                   "seed": seed, "dataset": run.manifest.get("dataset")}
+            if base_run is not None and run is not base_run and column in base_run.frames.columns:
+                joined = run.frames[["video", "frame", column]].merge(
+                    base_run.frames[["video", "frame", column]], on=["video", "frame"], suffixes=("", "_base"))
+                if len(joined):
+                    d = paired_difference(joined[column].to_numpy(np.float64),
+                                          joined[column + "_base"].to_numpy(np.float64),
+                                          joined["video"].to_numpy(), unit=ci, method=method,
+                                          n_resamples=n_resamples, seed=seed)
+                    row.update(diff=d.ci.estimate, diff_low=d.ci.low, diff_high=d.ci.high,
+                               diff_significant=d.significant, n_paired=len(joined))
+            rows.append(row)
+    summary = pd.DataFrame(rows)
+    summary.attrs.update(ci_unit=ci, ci_method=method, n_resamples=n_resamples, seed=seed,
+                         baseline=base_run.label if base_run is not None else None,
+                         dataset=runs[0].manifest.get("dataset"))
+    return summary
+
+
+def _find_baseline(runs, baseline: str) -> Run:
+    for run in runs:
+        if baseline in (run.label, run.model, str(run.path)):
+            return run
+    raise UserError(f"--baseline {baseline}: no run has that label or model (have: "
+                    f"{', '.join(r.label for r in runs)})")
+
+
+def summary_from_values(values: Dict[str, Dict[str, tuple]], metric_info: Optional[dict] = None,
+                        models: Optional[Dict[str, str]] = None, **attrs) -> pd.DataFrame:
+    """A summary from already-computed numbers: {label: {column: (estimate, half_width)}} (e.g. a paper's
+    table), with the same columns `summarize` produces (no bootstrap, no paired differences)."""
+    rows = []
+    for label, columns in values.items():
+        for column, (estimate, half_width) in columns.items():
+            meta = metric_meta(column, metric_info)
+            hw = np.nan if half_width is None else half_width
+            rows.append({"label": label, "model": (models or {}).get(label, label), "column": column, **meta,
+                         "estimate": estimate, "low": estimate - hw, "high": estimate + hw, "half_width": hw,
+                         "n_frames": np.nan, "n_videos": np.nan})
+    summary = pd.DataFrame(rows)
+    summary.attrs.update(attrs)
+    return summary
