@@ -193,6 +193,8 @@ def _print_summary(store, ci, n_resamples=2000, seed=0):
               help="Salient-mask backend: builtin (segmentation → trimap → matting) or folder.")
 @click.option("--salient-dir", type=click.Path(path_type=Path), default=None,
               help="With --salient folder: masks per video (folder of PNGs or a strip PNG).")
+@click.option("--salient-matting", type=click.Choice(["feather", "cf"]), default="feather", show_default=True,
+              help="Builtin salient backend: feathered trimap, or pymatting's closed-form matting (extra).")
 @click.option("--from-reconstruction", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Reuse the PNG strips of an earlier `animbench reconstruct` run (uint8) instead of running "
                    "the model.")
@@ -201,7 +203,7 @@ def _print_summary(store, ci, n_resamples=2000, seed=0):
 @click.option("--save-maps", is_flag=True, help="Also store occlusion/background maps (for other runs' top-k).")
 def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, device, max_videos, align_corners,
              trust_checkpoint, frame_size, label, metrics, masks, topk_from, topk_ks, salient_backend, salient_dir,
-             from_reconstruction, ci, save_maps):
+             salient_matting, from_reconstruction, ci, save_maps):
     """Reconstruct the test videos and compute per-frame metrics into OUT (resumable)."""
     from animbench.eval.pipeline import EvalSpec, run_eval
 
@@ -212,7 +214,7 @@ def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, dev
         raise UserError(f"--topk {topk_ks}: use comma-separated integers, e.g. 10,20,30") from None
     spec = EvalSpec(model=model, out=out, dataset=dataset, data_root=data_root, checkpoint=checkpoint,
                     config=config, metrics=_split_list(metrics), masks=_split_list(masks), topk_from=topk_from,
-                    topk_ks=ks, salient_backend=salient_backend, salient_dir=salient_dir,
+                    topk_ks=ks, salient_backend=salient_backend, salient_dir=salient_dir, salient_matting=salient_matting,
                     from_reconstruction=from_reconstruction,
                     ci=ci, max_videos=max_videos, device=device, batch_size=batch_size,
                     align_corners=align_corners, frame_size=_parse_size(frame_size), save_maps=save_maps,

@@ -152,3 +152,21 @@ def test_fomm_eval_with_salient_folder_and_cli_summary(tmp_path):
     # an all-ones salient mask: masked PSNR equals plain PSNR; the inverted mask has no error (capped)
     np.testing.assert_allclose(frames["psnr.salient"], frames["psnr"], rtol=1e-12)
     assert (frames["psnr.not_salient"] == 100.0).all()
+
+
+def test_builtin_salient_masks_are_cached_per_dataset_and_reused(tmp_path, monkeypatch):
+    from animbench.masks import salient
+
+    monkeypatch.setenv("ANIMBENCH_CACHE", str(tmp_path / "cache"))
+    first = run_eval(_spec(tmp_path / "a", max_videos=1, masks=("salient",)), progress=False).read_frames()
+    cached = list((tmp_path / "cache" / "gt").glob("*/salient-builtin-feather/*.npy"))
+    assert len(cached) == 1
+    masks = np.load(cached[0])
+    assert masks.shape == (32, 64, 64) and 0.05 < masks.mean() < 0.6
+
+    def no_recompute(*a, **k):
+        raise AssertionError("salient masks recomputed instead of read from the cache")
+
+    monkeypatch.setattr(salient.BuiltinSalient, "masks", no_recompute)
+    second = run_eval(_spec(tmp_path / "b", max_videos=1, masks=("salient",), label="again"), progress=False)
+    pd.testing.assert_frame_equal(second.read_frames().drop(columns="model"), first.drop(columns="model"))

@@ -60,7 +60,8 @@ def test_per_sample_k_and_upsampling():
         prioritycut_mask(occ, bg, 120)
 
 
-def test_builtin_salient_covers_subject_not_corners():
+@pytest.mark.parametrize("matting", ["feather", "cf"])
+def test_builtin_salient_covers_subject_not_corners(matting):
     # The sample dataset composites a face sprite over a known background, so the true foreground is exactly
     # the set of pixels that differ from that background: the mask must overlap it well and leave corners empty.
     from animbench.data.sample import _background, iter_sample_videos
@@ -72,7 +73,7 @@ def test_builtin_salient_covers_subject_not_corners():
         background = np.round(_background(index) * 255)
         for t in (0, 16):
             truth = np.abs(frames[t].astype(float) - background).max(axis=2) > 30
-            alpha = BuiltinSalient(matting="feather").mask(frames[t])
+            alpha = BuiltinSalient(matting=matting).mask(frames[t])
             assert alpha.dtype == np.float32 and 0 <= alpha.min() and alpha.max() <= 1
             pred = alpha > 0.5
             assert (truth & pred).sum() / (truth | pred).sum() > 0.75

@@ -1,7 +1,7 @@
 """Ground-truth-side artefacts, computed once per dataset and shared by every model's evaluation.
 
 Keyed by the dataset manifest hash (content of the test set), so a changed dataset never reuses stale
-masks: `<cache>/gt/<manifest hash>/salient-<backend>/<video hash>.npy` (float32 alpha, (T,H,W)).
+masks: `<cache>/gt/<manifest hash>/salient-<backend>-<matting>/<video hash>.npy` (float32 alpha, (T,H,W)).
 """
 from __future__ import annotations
 
@@ -21,16 +21,16 @@ def _video_key(name: str) -> str:
 
 
 def salient_masks_for_video(dataset, video, backend: str = "builtin", folder: Optional[Path] = None,
-                            cache_root: Optional[Path] = None) -> np.ndarray:
+                            cache_root: Optional[Path] = None, matting: str = "feather") -> np.ndarray:
     """(T,H,W) float32 salient alpha masks of `video`'s ground-truth frames (cached for computed backends)."""
     from animbench.data.manifest import manifest_hash
     from animbench.masks.salient import make_salient_backend
 
-    impl = make_salient_backend(backend, folder=folder)
+    impl = make_salient_backend(backend, folder=folder, matting=matting)
     if backend == "folder":  # user-provided masks: read them, nothing to cache
         return impl.masks_for_video(video)
     root = Path(cache_root) if cache_root else cache_dir() / "gt"
-    path = root / manifest_hash(dataset) / f"salient-{backend}" / f"{_video_key(video.name)}.npy"
+    path = root / manifest_hash(dataset) / f"salient-{backend}-{matting}" / f"{_video_key(video.name)}.npy"
     if path.exists():
         return np.load(path)
     masks = np.concatenate([impl.masks(chunk) for chunk in video.iter_chunks(32)]).astype(np.float32)

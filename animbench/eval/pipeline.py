@@ -39,6 +39,7 @@ class EvalSpec:
     topk_threshold: Optional[float] = None  # background-confidence threshold (None = the mask module's default)
     salient_backend: str = "builtin"
     salient_dir: Optional[Path] = None      # for salient_backend="folder"
+    salient_matting: str = "feather"        # builtin backend: "feather" or "cf" (pymatting closed-form)
     from_reconstruction: Optional[Path] = None  # reuse the PNG strips of an earlier `reconstruct` run
     ci: str = "frame"
     max_videos: Optional[int] = None
@@ -179,6 +180,7 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
         "metrics": list(spec.metrics), "masks": list(spec.masks), "topk_ks": list(spec.topk_ks),
         "topk_threshold": spec.topk_threshold, "topk_from": str(spec.topk_from) if spec.topk_from else None,
         "salient_backend": spec.salient_backend if "salient" in spec.masks else None,
+        "salient_matting": spec.salient_matting if "salient" in spec.masks else None,
         "from_reconstruction": recon,
     }
     run_key = _run_key(identity)
@@ -281,7 +283,8 @@ def _score(spec, batch, salient, topk_masks, columns) -> None:
 def _salient_for(spec, dataset, video) -> np.ndarray:
     from animbench.eval.gt_cache import salient_masks_for_video
 
-    return salient_masks_for_video(dataset, video, backend=spec.salient_backend, folder=spec.salient_dir)
+    return salient_masks_for_video(dataset, video, backend=spec.salient_backend, folder=spec.salient_dir,
+                                   matting=spec.salient_matting)
 
 
 def _png_batches(png_dir: Path, video, batch_size: int, frame_size):
