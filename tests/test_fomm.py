@@ -187,3 +187,16 @@ def test_untrusted_pickle_needs_flag(tmp_path):
     with pytest.raises(UserError, match="--trust-checkpoint"):
         load_fomm(checkpoint=path, config=FIXTURE["config"])
     assert load_fomm(checkpoint=path, config=FIXTURE["config"], trust_checkpoint=True) is not None
+
+
+@pytest.mark.parametrize("name", ["vox-256", "vox-adv-256"])
+def test_discriminator_feature_map_sizes(name):
+    # fomm.md §6: at 256² the four blocks give 64@126², 128@61², 256@29², 512@26², prediction map 1@26²
+    _, _, disc = build_networks(load_config(name), discriminator=True)
+    image = torch.rand(1, 3, 256, 256)
+    kp = {"value": torch.zeros(1, 10, 2)}
+    with torch.no_grad():
+        out = disc({"prediction_1": image}, kp)
+    shapes = [tuple(f.shape[1:]) for f in out["feature_maps_1"]]
+    assert shapes == [(64, 126, 126), (128, 61, 61), (256, 29, 29), (512, 26, 26)]
+    assert tuple(out["prediction_map_1"].shape) == (1, 1, 26, 26)
