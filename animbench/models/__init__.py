@@ -14,6 +14,8 @@ MODELS.register("fomm", "animbench.models.fomm.checkpoint:load_fomm",
                 help="First Order Motion Model (released vox/taichi/bair-cpk checkpoints)")
 MODELS.register("fomm-adv", "animbench.models.fomm.checkpoint:load_fomm_adv",
                 help="FOMM+ (adversarial fine-tuning; released vox/taichi-adv-cpk checkpoints)")
+MODELS.register("prioritycut", "animbench.models.prioritycut:load_prioritycut",
+                help="PriorityCut and the training ladder (checkpoints written by `animbench train`)")
 
 
 def load_model(name: str, checkpoint=None, config=None, device="cpu", align_corners=True, **options):
