@@ -331,7 +331,10 @@ def train_cmd(variant, dataset, data_root, config, out, epochs, max_steps, batch
             raise UserError(f"--device {device}: CUDA is not available on this machine")
     values = train(variant, out, config=config, overrides=overrides, device=device, seed=seed, amp=amp,
                    channels_last=channels_last, max_steps=max_steps, resume=resume)
-    click.echo(f"trained {variant} into {out}; last losses: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+    import os
+
+    if os.environ.get("RANK", "0") == "0":
+        click.echo(f"trained {variant} into {out}; last losses: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
 
 
 @cli.command("demo")

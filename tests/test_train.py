@@ -205,3 +205,19 @@ def test_demo_end_to_end(tmp_path):
     text = report.read_text()
     assert "| Copy source |" in text and "PriorityCut (demo)" in text and "top-k" in text
     assert (tmp_path / "demo" / "plots" / "qualitative.png").exists()
+
+
+def test_nan_guard_stops_with_a_clear_message(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from animbench.train import losses
+    from animbench.train.trainer import TrainingDiverged
+
+    monkeypatch.setattr(losses, "perceptual_loss", lambda *a, **k: torch.tensor(float("nan")))
+    with pytest.raises(TrainingDiverged, match="perceptual is not finite at step 0"):
+        train("fomm", tmp_path / "nan", config="tiny", max_steps=2, progress=False)
+    r = subprocess.run([sys.executable, "-m", "animbench", "train", "prioritycut", "--dataset", "sample",
+                        "--out", str(tmp_path / "cli"), "--resume", "--max-steps", "1"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "--resume: no checkpoint" in r.stderr and "Traceback" not in r.stderr

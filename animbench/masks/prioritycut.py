@@ -49,8 +49,8 @@ def prioritycut_mask(occlusion: torch.Tensor, background: torch.Tensor, k: Union
     bg_alpha = _resize(background.float(), size, upsample)
     o_fg, bg = foreground_occlusion(occ, bg_alpha, threshold)
     b, _, h, w = o_fg.shape
-    k = torch.as_tensor(k, dtype=torch.float64, device=o_fg.device).expand(b) if not torch.is_tensor(k) or k.dim() == 0 \
-        else k.to(torch.float64)
+    k = torch.as_tensor(k, dtype=torch.float64).to(o_fg.device)  # k may come from a CPU generator
+    k = k.expand(b) if k.dim() == 0 else k
     if torch.any((k < 0) | (k > 100)):
         raise ValueError("k must be a percentage in [0, 100]")
     fg = bg.view(b, -1) == 0

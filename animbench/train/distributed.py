@@ -23,6 +23,11 @@ def distributed_context(device: str):
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = device.startswith("cuda")
     if use_cuda:
+        if local_rank >= torch.cuda.device_count():
+            from animbench.errors import UserError
+
+            raise UserError(f"torchrun started more processes per node than this node has GPUs "
+                            f"({torch.cuda.device_count()}); use --nproc_per_node={torch.cuda.device_count()}")
         torch.cuda.set_device(local_rank)
         device = f"cuda:{local_rank}"
     dist.init_process_group("nccl" if use_cuda else "gloo")
