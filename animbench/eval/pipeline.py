@@ -222,7 +222,6 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
 
 def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path) -> pd.DataFrame:
     from animbench.eval.reconstruct import MapWriter, StripWriter, reconstruct_video
-    from animbench.metrics import compute_frame_metrics
 
     strip = StripWriter(out / "png", video.name) if spec.save_png and model is not None else None
     maps_writer = MapWriter(out / "maps", video.name) if own_maps else None

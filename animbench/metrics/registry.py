@@ -10,7 +10,6 @@ from typing import Callable, Dict, Iterable, Optional, Tuple
 
 import torch
 
-from animbench.errors import UserError
 from animbench.metrics.masked import masked
 from animbench.metrics.pixel import l1, psnr
 from animbench.metrics.ssim import _ssim_from_moments, full_moments, ssim, ssim_mask_pair

@@ -11,8 +11,6 @@ convolution reproduces it exactly (skimage's reflect padding never reaches the a
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 

@@ -118,7 +118,6 @@ def qualitative_from_runs(runs, out_path, n_rows: int = 3, k: int = 30, formats=
     the PriorityCut top-k mask and the augmented image (prediction inside the mask, driving outside)."""
     import torch
 
-    from animbench.data.convert import to_float_tensor
     from animbench.data.video import open_video
     from animbench.masks import prioritycut_mask
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
-import os
 import time
 from pathlib import Path
 from typing import Dict, Optional
@@ -20,7 +18,7 @@ import numpy as np
 import torch
 
 from animbench.errors import UserError
-from animbench.results.store import atomic_write_bytes, atomic_write_json
+from animbench.results.store import atomic_write_bytes
 
 
 class TrainingDiverged(UserError):
@@ -102,10 +100,10 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------- one step
     def train_step(self, step: int) -> Dict[str, float]:
-        from animbench.train import augment, losses
+        from animbench.train import losses
         from animbench.train.transforms import RandomTPS
 
-        tcfg, dcfg, acfg = self.cfg["train"], self.cfg["discriminator"], self.cfg["augmentation"]
+        tcfg, dcfg = self.cfg["train"], self.cfg["discriminator"]
         w = tcfg["loss_weights"]
         g = _step_generator(self.seed, step, self.rank)
         x = self.batch(step)

@@ -11,7 +11,7 @@ import pickle
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 
