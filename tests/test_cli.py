@@ -55,3 +55,23 @@ def test_main_in_process_exit_codes(capsys):
     with pytest.raises(SystemExit) as e:
         main(["eval", "--model", "nope", "--dataset", "sample", "--out", "/tmp/x-animbench-never"])
     assert e.value.code == 2
+
+
+def test_list_datasets_and_metrics():
+    r = run_cli("list", "datasets")
+    assert r.returncode == 0 and all(name in r.stdout for name in ("vox", "taichi", "bair", "sample"))
+    r = run_cli("list", "metrics")
+    assert r.returncode == 0 and "ssim" in r.stdout and "higher is better" in r.stdout
+
+
+def test_data_sample_then_check(tmp_path):
+    out = tmp_path / "sample"
+    r = run_cli("data", "sample", "--out", str(out), "--size", "64")
+    assert r.returncode == 0 and (out / "test").is_dir() and (out / "train").is_dir()
+    r = run_cli("data", "check", str(out), "--size", "64")
+    assert r.returncode == 0 and "test: 4 videos, 128 frames" in r.stdout and r.stdout.strip().endswith("OK")
+    (out / "test" / "broken.png").write_bytes(b"junk")
+    r = run_cli("data", "check", str(out), "--size", "64")
+    assert r.returncode == 1 and "broken.png: cannot read image" in r.stderr and "1 problem(s)" in r.stderr
+    r = run_cli("data", "sample", "--out", str(out))
+    assert r.returncode == 2 and "not empty" in r.stderr
