@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -53,7 +53,6 @@ class EvalSpec:
     label: Optional[str] = None
     seed: int = 0
     kind: str = "eval"
-    extra_config: Dict = field(default_factory=dict)
 
 
 def _validate(spec: EvalSpec) -> None:

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, List, Optional
 
 import pandas as pd
 
@@ -205,7 +205,3 @@ def open_run(path: os.PathLike) -> RunStore:
 def metric_columns(df: pd.DataFrame) -> List[str]:
     """The metric columns of a per-frame table (everything but the key columns)."""
     return [c for c in df.columns if c not in KEY_COLUMNS]
-
-
-def concat_runs(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(list(frames), ignore_index=True)
