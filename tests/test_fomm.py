@@ -168,7 +168,7 @@ def test_checkpoint_errors_are_clear(tmp_path):
     small = load_fomm(config=FIXTURE["config"])
     wrong = tmp_path / "wrong.pth.tar"
     torch.save(_checkpoint(small), wrong)
-    with pytest.raises(UserError, match=r"generator does not match the config .*mis-shaped.*--config"):
+    with pytest.raises(UserError, match=r"generator does not match the FOMM model .*mis-shaped.*--config"):
         load_fomm(checkpoint=wrong, config="vox-256")
     no_gen = tmp_path / "nogen.pth.tar"
     torch.save({"kp_detector": small.kp_detector.state_dict()}, no_gen)

@@ -7,75 +7,16 @@ likely config mismatch.
 """
 from __future__ import annotations
 
-import pickle
-import tarfile
-import zipfile
-from pathlib import Path
-from typing import Dict
-
 import torch
 
 from animbench.errors import UserError
+from animbench.models.checkpoints import load_module_state as _load_module_state
+from animbench.models.checkpoints import read_checkpoint
 from animbench.models.fomm.model import FOMMModel, load_config
 
 
-def read_checkpoint(path, trust: bool = False) -> dict:
-    """torch.load with weights_only=True first; full unpickling only when the user trusts the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"--checkpoint {path}: no such file")
-    if path.stat().st_size == 0:
-        raise UserError(f"{path}: empty file; download the checkpoint again")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=not trust)
-    except pickle.UnpicklingError as e:
-        if not trust and "Unsupported global" in str(e):  # a valid pickle holding non-tensor objects
-            raise UserError(f"{path}: needs full unpickling, which can run code from the file; if you trust its "
-                            f"source, pass --trust-checkpoint") from None
-        raise UserError(_not_a_checkpoint(path, e)) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise UserError(_not_a_checkpoint(path, e)) from None
-
-
-def _not_a_checkpoint(path: Path, error: Exception) -> str:
-    if tarfile.is_tarfile(path) and not zipfile.is_zipfile(path):
-        return (f"{path}: is a tar archive, not a torch checkpoint; the released *.pth.tar files must be used "
-                f"as they are (do not untar or re-tar them)")
-    return (f"{path}: not a readable torch checkpoint ({type(error).__name__}: "
-            f"{str(error).splitlines()[0][:100] if str(error) else ''}); download it again")
-
-
-def _strip_prefix(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module."):]: v for k, v in state.items()}
-    return state
-
-
 def load_module_state(module: torch.nn.Module, state, what: str, path) -> None:
-    """Strict load with one clear error; absent or extra `num_batches_tracked` tolerated."""
-    if not isinstance(state, dict):
-        raise UserError(f"{path}: entry {what!r} is not a state_dict; is this a FOMM checkpoint?")
-    state = _strip_prefix(dict(state))
-    own = module.state_dict()
-    state = {k: v for k, v in state.items() if not (k.endswith("num_batches_tracked") and k not in own)}
-    for k in own:
-        if k.endswith("num_batches_tracked") and k not in state:
-            state[k] = own[k]
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
-              if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        parts = []
-        if shapes:
-            parts.append("mis-shaped: " + "; ".join(shapes[:3]))
-        if missing:
-            parts.append(f"missing {len(missing)} keys, e.g. " + ", ".join(missing[:3]))
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} keys, e.g. " + ", ".join(unexpected[:3]))
-        hint = _hint(shapes, missing, unexpected)
-        raise UserError(f"{path}: {what} does not match the config ({' | '.join(parts)}); {hint}")
-    module.load_state_dict(state, strict=True)
+    _load_module_state(module, state, what, path, family="FOMM", hint=_hint)
 
 
 def _hint(shapes, missing, unexpected) -> str:
