@@ -78,7 +78,7 @@ def data():
 
 
 @data.command("sample")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the sample dataset into (FOMM layout: train/, test/).")
 @click.option("--size", default="64", show_default=True, help="Frame size: 64 or 256.")
 def data_sample(out, size):
@@ -96,7 +96,8 @@ def data_sample(out, size):
 @click.argument("root", type=click.Path(path_type=Path))
 @click.option("--size", default="256", show_default=True, help="Expected frame size, e.g. 256 or 256x256.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def data_check(root, size, as_json):
+@click.option("--for-training", is_flag=True, help="Also require a train/ split (needed by `animbench train`).")
+def data_check(root, size, as_json, for_training):
     """Validate a dataset folder: print its manifest and every problem found (exit 1 if any)."""
     import json
 
@@ -104,7 +105,10 @@ def data_check(root, size, as_json):
 
     if not root.exists():
         raise UserError(f"{root}: no such directory; pass a dataset root holding train/ and test/")
-    report = check_dataset(root, frame_size=_parse_size(size))
+    report = check_dataset(root, frame_size=_parse_size(size),
+                           required=("train", "test") if for_training else ("test",))
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     if as_json:
         click.echo(json.dumps(report.manifest, indent=2, default=str))
     else:
@@ -138,9 +142,11 @@ def _model_options(f):
         click.option("--config", default=None, help="Bundled config name (vox-256, ...) or a FOMM YAML file."),
         click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
                      help="Run directory (created; rerun the same command to resume)."),
-        click.option("--batch-size", default=8, show_default=True, help="Driving frames per forward pass."),
+        click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
+                     help="Driving frames per forward pass."),
         click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ..."),
-        click.option("--max-videos", type=int, default=None, help="Evaluate only the first N videos (by name)."),
+        click.option("--max-videos", type=click.IntRange(min=1), default=None,
+                     help="Evaluate only the first N videos (by name)."),
         click.option("--align-corners/--no-align-corners", default=True, show_default=True,
                      help="grid_sample convention: True = torch 1.0 (the checkpoints' training), False = "
                           "official code on modern torch."),
@@ -149,6 +155,9 @@ def _model_options(f):
         click.option("--size", "frame_size", default=None,
                      help="Frame size of the data, e.g. 64 or 256 (default: the model's/dataset's)."),
         click.option("--label", default=None, help="Display name of this run in tables (default: model name)."),
+        click.option("--random-weights", is_flag=True,
+                     help="Run a model that needs weights with seeded random ones (smoke tests, timing); the "
+                          "results are labelled '(random weights)'."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -157,7 +166,8 @@ def _model_options(f):
 
 def _check_paths(checkpoint, data_root):
     if checkpoint is not None and not checkpoint.is_file():
-        raise UserError(f"--checkpoint {checkpoint}: no such file; pass the path of a .pth.tar checkpoint")
+        what = "is a directory" if checkpoint.is_dir() else "no such file"
+        raise UserError(f"--checkpoint {checkpoint}: {what}; pass the path of a .pth.tar checkpoint")
     if data_root is not None and not data_root.is_dir():
         raise UserError(f"--data-root {data_root}: no such directory; pass a folder holding test/ "
                         f"(or try `animbench data sample --out DIR`)")
@@ -201,15 +211,22 @@ def _print_summary(store, ci, n_resamples=2000, seed=0):
 @click.option("--ci", type=click.Choice(["frame", "video"]), default="frame", show_default=True,
               help="Bootstrap unit of the printed CIs: frame (paper parity) or video (cluster bootstrap).")
 @click.option("--save-maps", is_flag=True, help="Also store occlusion/background maps (for other runs' top-k).")
+@click.option("--psnr-identical", type=click.Choice(["cap", "skip"]), default="cap", show_default=True,
+              help="PSNR of a frame identical to the ground truth (infinite): cap at 100 dB, or skip the frame "
+                   "(NaN, left out of means). Recorded in the manifest and the table caption.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of the printed bootstrap CIs (and of random weights).")
 def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, device, max_videos, align_corners,
-             trust_checkpoint, frame_size, label, metrics, masks, topk_from, topk_ks, salient_backend, salient_dir,
-             salient_matting, from_reconstruction, ci, save_maps):
+             trust_checkpoint, frame_size, label, random_weights, metrics, masks, topk_from, topk_ks,
+             salient_backend, salient_dir, salient_matting, from_reconstruction, ci, save_maps, psnr_identical, seed):
     """Reconstruct the test videos and compute per-frame metrics into OUT (resumable)."""
     from animbench.eval.pipeline import EvalSpec, run_eval
 
+    from animbench.validation import parse_topk
+
     _check_paths(checkpoint, data_root)
     try:
-        ks = tuple(int(k) for k in _split_list(topk_ks))
+        ks = parse_topk(int(k) for k in _split_list(topk_ks))
     except ValueError:
         raise UserError(f"--topk {topk_ks}: use comma-separated integers, e.g. 10,20,30") from None
     spec = EvalSpec(model=model, out=out, dataset=dataset, data_root=data_root, checkpoint=checkpoint,
@@ -218,16 +235,17 @@ def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, dev
                     from_reconstruction=from_reconstruction,
                     ci=ci, max_videos=max_videos, device=device, batch_size=batch_size,
                     align_corners=align_corners, frame_size=_parse_size(frame_size), save_maps=save_maps,
-                    trust_checkpoint=trust_checkpoint, label=label)
+                    trust_checkpoint=trust_checkpoint, label=label, random_weights=random_weights,
+                    psnr_identical=psnr_identical, seed=seed)
     store = run_eval(spec)
-    _print_summary(store, ci)
+    _print_summary(store, ci, seed=seed)
 
 
 @cli.command("reconstruct")
 @_model_options
 @click.option("--save-maps", is_flag=True, help="Store occlusion/background maps per frame (for top-k masks).")
 def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, device, max_videos,
-                    align_corners, trust_checkpoint, frame_size, label, save_maps):
+                    align_corners, trust_checkpoint, frame_size, label, random_weights, save_maps):
     """Reconstruct the test videos: OUT/png/<video>.png strips, per-frame L1, optional motion maps."""
     from animbench.eval.pipeline import EvalSpec, run_eval
 
@@ -235,7 +253,8 @@ def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_si
     spec = EvalSpec(model=model, out=out, dataset=dataset, data_root=data_root, checkpoint=checkpoint,
                     config=config, metrics=("l1",), max_videos=max_videos, device=device, batch_size=batch_size,
                     align_corners=align_corners, frame_size=_parse_size(frame_size), save_maps=save_maps,
-                    trust_checkpoint=trust_checkpoint, label=label, kind="reconstruct")
+                    trust_checkpoint=trust_checkpoint, label=label, random_weights=random_weights,
+                    kind="reconstruct")
     store = run_eval(spec)
     frames = store.read_frames()
     click.echo(f"reconstructed {frames['video'].nunique()} videos, {len(frames)} frames into {out}; "
@@ -252,18 +271,28 @@ def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_si
 @click.option("--ci", type=click.Choice(["frame", "video"]), default="frame", show_default=True,
               help="Bootstrap unit: frame (the paper's ±) or video (cluster bootstrap).")
 @click.option("--significance", is_flag=True, help="Colour only where the paired bootstrap CI excludes 0.")
-@click.option("--resamples", default=2000, show_default=True, help="Bootstrap resamples.")
-@click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--resamples", default=2000, show_default=True, type=click.IntRange(min=100),
+              help="Bootstrap resamples (at least 100).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Bootstrap seed.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the table here (default: print it).")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write PNG/PDF plots into this folder.")
-def report_cmd(runs, fmt, layout, baseline, ci, significance, resamples, seed, out, plots):
+@click.option("--allow-mixed-datasets", is_flag=True,
+              help="Put runs over different test sets into one table (each row then names its test set).")
+def report_cmd(runs, fmt, layout, baseline, ci, significance, resamples, seed, out, plots, allow_mixed_datasets):
     """Paper-style tables (bold best, underlined second, ± 95% CI) and plots from eval run directories."""
     from animbench.reports import load_runs, make_table, summarize, write_plots
     from animbench.results.store import atomic_write_bytes
+    from animbench.validation import check_output_dir
 
-    loaded = load_runs(runs)
+    if out is not None:
+        check_output_dir(out.parent, option="--out")
+        if out.is_dir():
+            raise UserError(f"--out {out}: is a directory; pass a file name such as table.md")
+    if plots is not None:
+        check_output_dir(plots, option="--plots")
+    loaded = load_runs(runs, allow_mixed_datasets=allow_mixed_datasets)
     summary = summarize(loaded, ci=ci, n_resamples=resamples, seed=seed, baseline=baseline,
                         significance=significance)
     text = make_table(summary, layout, fmt, baseline=baseline, significance=significance)
@@ -290,9 +319,10 @@ _TRAIN_CONFIG_FOR = {"vox": "prioritycut-vox", "taichi": "prioritycut-taichi", "
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--config", default=None, help="Bundled training config (prioritycut-vox, tiny, ...) or a YAML.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
-@click.option("--epochs", type=int, default=None)
-@click.option("--max-steps", type=int, default=None, help="Stop after N optimisation steps (overrides --epochs).")
-@click.option("--batch-size", type=int, default=None, help="Per-process batch size (the paper: 20).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs to train (default: the config's).")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None,
+              help="Stop after N optimisation steps (overrides --epochs).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Per-process batch size (the paper: 20).")
 @click.option("--image-size", default=None, help="Frame size, e.g. 64 or 256.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--amp", type=click.Choice(["bf16", "fp16"]), default=None, help="Mixed precision.")
@@ -304,7 +334,12 @@ def train_cmd(variant, dataset, data_root, config, out, epochs, max_steps, batch
               channels_last, resume, seed, vgg_weights):
     """Train PriorityCut or a rung of its ablation ladder (torchrun for several processes)."""
     from animbench.train import train
+    from animbench.validation import check_output_dir, parse_device
 
+    device = parse_device(device)
+    check_output_dir(out)
+    if data_root is not None and not data_root.is_dir():
+        raise UserError(f"--data-root {data_root}: no such directory; pass a folder holding train/ and test/")
     if config is None:
         if dataset is None:
             raise UserError("pass --dataset (vox, taichi, bair, sample) or --config")
@@ -324,11 +359,6 @@ def train_cmd(variant, dataset, data_root, config, out, epochs, max_steps, batch
         overrides["train"]["batch_size"] = batch_size
     if vgg_weights is not None:
         overrides["vgg_weights"] = vgg_weights
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: CUDA is not available on this machine")
     values = train(variant, out, config=config, overrides=overrides, device=device, seed=seed, amp=amp,
                    channels_last=channels_last, max_steps=max_steps, resume=resume)
     import os
@@ -339,11 +369,14 @@ def train_cmd(variant, dataset, data_root, config, out, epochs, max_steps, batch
 
 @cli.command("demo")
 @click.option("--out", "-o", default="demo-out", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--steps", default=150, show_default=True, help="Training steps per model.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--steps", default=150, show_default=True, type=click.IntRange(min=1), help="Training steps per model.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of training and CIs.")
 def demo_cmd(out, steps, seed):
     """Train small FOMM and PriorityCut models on the sample dataset, evaluate, and write a report."""
     from animbench.demo import run_demo
+    from animbench.validation import check_output_dir
+
+    check_output_dir(out)
 
     run_demo(out, steps=steps, seed=seed)
 
@@ -366,6 +399,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         click.echo("animbench: interrupted (finished videos are kept; rerun the same command to resume)", err=True)
         sys.exit(130)
+    except OSError as e:  # filesystem errors on the user's paths (disk full, read-only, a file where a dir goes)
+        from animbench.validation import os_error_message
+
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"animbench: error: {os_error_message(e)}", err=True)
+        sys.exit(2)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     sys.exit(0)

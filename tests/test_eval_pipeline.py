@@ -93,22 +93,14 @@ def test_topk_needs_motion_maps(tmp_path):
         run_eval(_spec(tmp_path / "run", masks=("topk",)), progress=False)
 
 
-def _tiny_config(tmp_path):
-    import yaml
-
-    fixture = torch.load(Path(__file__).parent / "data" / "fomm" / "tiny_parity.pt", weights_only=True)
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(fixture["config"]))
-    return path
-
-
-def test_topk_masks_from_baseline_maps_are_shared(tmp_path):
+def test_topk_masks_from_baseline_maps_are_shared(tmp_path, tiny_fomm):
     from animbench.eval.reconstruct import load_maps
     from animbench.masks import prioritycut_mask
     from animbench.metrics import masked, psnr, ssim
 
-    config = _tiny_config(tmp_path)
-    base = run_eval(_spec(tmp_path / "fomm", model="fomm", config=str(config), masks=("topk",), max_videos=1,
+    config, checkpoint = tiny_fomm
+    base = run_eval(_spec(tmp_path / "fomm", model="fomm", config=str(config), checkpoint=checkpoint,
+                          masks=("topk",), max_videos=1,
                           topk_ks=(10, 30)), progress=False)
     frames = base.read_frames()
     assert {"psnr.top10", "psnr.not_top10", "ssim.top30", "ssim.not_top30"} <= set(frames.columns)
@@ -130,7 +122,7 @@ def test_topk_masks_from_baseline_maps_are_shared(tmp_path):
     assert row["psnr.not_top30"] == pytest.approx(masked(psnr, pred, gt[t:t + 1], m, inverted=True).item(), abs=1e-9)
 
 
-def test_fomm_eval_with_salient_folder_and_cli_summary(tmp_path):
+def test_fomm_eval_with_salient_folder_and_cli_summary(tmp_path, tiny_fomm):
     import subprocess
     import sys
 
@@ -141,8 +133,9 @@ def test_fomm_eval_with_salient_folder_and_cli_summary(tmp_path):
     masks = tmp_path / "masks"
     masks.mkdir()
     iio.imwrite(masks / f"{video.name}.png", np.full((64, 64 * video.num_frames), 255, np.uint8))
-    config = _tiny_config(tmp_path)
-    cmd = [sys.executable, "-m", "animbench", "eval", "--model", "fomm", "--config", str(config), "--dataset",
+    config, checkpoint = tiny_fomm
+    cmd = [sys.executable, "-m", "animbench", "eval", "--model", "fomm", "--config", str(config),
+           "--checkpoint", str(checkpoint), "--dataset",
            "sample", "--max-videos", "1", "--masks", "salient", "--salient", "folder", "--salient-dir", str(masks),
            "--out", str(tmp_path / "run"), "--ci", "video"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

@@ -197,11 +197,11 @@ def test_report_cli_end_to_end(tmp_path):
 
     from animbench.eval.pipeline import EvalSpec, run_eval
 
-    fixture = torch.load(Path(__file__).parent / "data" / "fomm" / "tiny_parity.pt", weights_only=True)
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(fixture["config"]))
-    run_eval(EvalSpec(model="fomm", config=str(config), dataset="sample", out=tmp_path / "fomm", max_videos=2,
-                      masks=("topk",), topk_ks=(10, 30)), progress=False)
+    from conftest import write_tiny_fomm
+
+    config, checkpoint = write_tiny_fomm(tmp_path / "tiny")
+    run_eval(EvalSpec(model="fomm", config=str(config), checkpoint=checkpoint, dataset="sample",
+                      out=tmp_path / "fomm", max_videos=2, masks=("topk",), topk_ks=(10, 30)), progress=False)
     run_eval(EvalSpec(model="copy-source", dataset="sample", out=tmp_path / "copy", max_videos=2, masks=("topk",),
                       topk_from=tmp_path / "fomm", topk_ks=(10, 30)), progress=False)
     cmd = [sys.executable, "-m", "animbench", "report", str(tmp_path / "fomm"), str(tmp_path / "copy"),

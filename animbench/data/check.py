@@ -12,6 +12,7 @@ from animbench.errors import UserError
 class CheckReport:
     root: Path
     problems: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
     manifest: Dict[str, Optional[dict]] = field(default_factory=dict)
 
     @property
@@ -20,7 +21,8 @@ class CheckReport:
 
 
 def check_dataset(root, frame_size: Tuple[int, int] = (256, 256),
-                  splits: Sequence[str] = ("train", "test")) -> CheckReport:
+                  splits: Sequence[str] = ("train", "test"), required: Sequence[str] = ("test",)) -> CheckReport:
+    """Every problem of the splits in `splits`; a split not in `required` may be absent (eval-only data)."""
     from animbench.data.datasets import _is_video_entry
     from animbench.data.manifest import video_entry, videos_hash
     from animbench.data.video import open_video
@@ -30,14 +32,22 @@ def check_dataset(root, frame_size: Tuple[int, int] = (256, 256),
     for split in splits:
         split_dir = root / split
         if not split_dir.is_dir():
-            report.problems.append(f"{split_dir}: missing split folder")
+            if split in required:
+                report.problems.append(f"{split_dir}: missing split folder")
+            else:
+                report.notes.append(f"{split_dir}: absent (fine for evaluation; pass --for-training to require it)")
             report.manifest[split] = None
             continue
         videos, frames = [], 0
         for entry in sorted(split_dir.iterdir(), key=lambda p: p.name):
             if entry.name.startswith("."):
                 continue
-            if not _is_video_entry(entry):
+            try:
+                is_video = _is_video_entry(entry)
+            except UserError as e:
+                report.problems.append(str(e))
+                continue
+            if not is_video:
                 report.problems.append(f"{entry}: not a video (folder of frames, png/jpg strip, or video file)")
                 continue
             try:

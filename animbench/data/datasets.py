@@ -1,6 +1,7 @@
 """Dataset presets and the test/train split reader (FOMM layout: root/{train,test}/<video>)."""
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -32,6 +33,13 @@ DATASETS.register("sample", DatasetPreset("sample", None, (64, 64),
 def _is_video_entry(path: Path) -> bool:
     if path.name.startswith("."):
         return False
+    if path.is_symlink() and not path.exists():  # dangling link or a loop: say which, never skip silently
+        try:
+            path.stat()
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise UserError(f"{path}: symbolic link loop; fix or remove the link") from None
+            raise UserError(f"{path}: broken symbolic link (points to a missing file); fix or remove it") from None
     return path.is_dir() or path.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS
 
 

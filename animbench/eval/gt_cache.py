@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -32,7 +33,14 @@ def salient_masks_for_video(dataset, video, backend: str = "builtin", folder: Op
     root = Path(cache_root) if cache_root else cache_dir() / "gt"
     path = root / manifest_hash(dataset) / f"salient-{backend}-{matting}" / f"{_video_key(video.name)}.npy"
     if path.exists():
-        return np.load(path)
+        try:
+            cached = np.load(path)
+            if cached.shape[0] == video.num_frames:
+                return cached
+        except (OSError, ValueError, EOFError):
+            pass
+        print(f"animbench: note: the cached salient masks {path} are unreadable; recomputing them",
+              file=sys.stderr)
     masks = np.concatenate([impl.masks(chunk) for chunk in video.iter_chunks(32)]).astype(np.float32)
     buf = io.BytesIO()
     np.save(buf, masks)

@@ -20,6 +20,7 @@ import torch
 
 from animbench.errors import UserError
 from animbench.results.store import RunStore, build_manifest, file_sha256
+from animbench.validation import check_output_dir, parse_device, parse_topk
 
 TOPK_DEFAULT = (10, 20, 30, 40, 50)
 
@@ -53,6 +54,8 @@ class EvalSpec:
     label: Optional[str] = None
     seed: int = 0
     kind: str = "eval"
+    random_weights: bool = False            # deliberately evaluate a randomly initialised model (labelled)
+    psnr_identical: str = "cap"             # PSNR of identical frames: "cap" (100 dB) or "skip" (NaN)
 
 
 def _validate(spec: EvalSpec) -> None:
@@ -67,10 +70,19 @@ def _validate(spec: EvalSpec) -> None:
         raise UserError(f"--ci {spec.ci}: use 'frame' or 'video'")
     if spec.batch_size < 1:
         raise UserError(f"--batch-size {spec.batch_size}: must be at least 1")
-    if spec.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {spec.device}: CUDA is not available on this machine; use --device cpu")
+    if spec.max_videos is not None and spec.max_videos < 1:
+        raise UserError(f"--max-videos {spec.max_videos}: must be at least 1 (leave it out for all videos)")
+    if spec.psnr_identical not in ("cap", "skip"):
+        raise UserError(f"--psnr-identical {spec.psnr_identical}: use cap or skip")
+    parse_device(spec.device)
+    if "topk" in spec.masks:
+        parse_topk(spec.topk_ks)
     if spec.dataset is None and spec.data_root is None:
         raise UserError("no data: pass --dataset (vox, taichi, bair, sample) and/or --data-root DIR")
+    if spec.salient_dir is not None and not ("salient" in spec.masks and spec.salient_backend == "folder"):
+        raise UserError("--salient-dir is read only with --masks salient --salient folder; add those or drop it")
+    if spec.random_weights and spec.checkpoint is not None:
+        raise UserError("--random-weights and --checkpoint exclude each other; drop one")
 
 
 def _run_key(identity: dict) -> str:
@@ -92,7 +104,12 @@ class _TopkSource:
         if not path.exists():
             raise UserError(f"{path}: no motion maps for video {video_name!r}; run the baseline with "
                             f"`animbench reconstruct ... --save-maps` (or eval --save-maps) on the same dataset")
-        return load_maps(path)
+        try:
+            return load_maps(path)
+        except Exception as e:  # zipfile/zlib/ValueError on a truncated or foreign file
+            raise UserError(f"{path}: corrupt motion maps ({type(e).__name__}); the baseline run "
+                            f"{self.maps_dir.parent} must be redone: rerun it into a new --out with "
+                            f"--save-maps") from None
 
     def masks(self, occlusion: np.ndarray, background: np.ndarray, n: int, size) -> Dict[str, torch.Tensor]:
         """Top-k masks at frame `size` from (n,h,w) float16 maps (the stored precision)."""
@@ -122,6 +139,7 @@ def _check_reconstruction(spec: EvalSpec) -> dict:
         raise UserError(f"--from-reconstruction {spec.from_reconstruction}: made with another checkpoint "
                         f"than {spec.checkpoint}")
     return {"dir": str(spec.from_reconstruction), "run_key": manifest.get("run_key"),
+            "dataset_manifest_hash": manifest.get("dataset_manifest_hash"),
             "checkpoint_sha256": identity.get("checkpoint_sha256"), "align_corners": identity.get("align_corners"),
             "model_settings": identity.get("model_settings")}
 
@@ -143,6 +161,7 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
 
     from animbench.data.manifest import dataset_manifest
     from animbench.models import load_model
+    from animbench.progress import progress_options
 
     _validate(spec)
     out = Path(spec.out)
@@ -150,8 +169,10 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
     recon = _check_reconstruction(spec) if spec.from_reconstruction else None
     if recon is None:
         model = load_model(spec.model, checkpoint=spec.checkpoint, config=spec.config, device=spec.device,
-                           align_corners=spec.align_corners, trust_checkpoint=spec.trust_checkpoint)
+                           align_corners=spec.align_corners, trust_checkpoint=spec.trust_checkpoint,
+                           random_weights=spec.random_weights)
     dataset = _resolve_dataset(spec, model)
+    check_output_dir(out, forbidden_inside=[dataset.root / "test"])
     native = getattr(model, "native_size", None)
     if native and tuple(native) != tuple(dataset.frame_size):
         raise UserError(f"{dataset.root}: frames are {dataset.frame_size[0]}x{dataset.frame_size[1]} but model "
@@ -160,6 +181,11 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
     if not videos:
         raise UserError(f"{dataset.root}/test: no videos found; check the path (`animbench data check`)")
     data_manifest = dataset_manifest(dataset)
+    if recon is not None and recon["dataset_manifest_hash"] != data_manifest["hash"]:
+        raise UserError(f"--from-reconstruction {spec.from_reconstruction}: its strips were made from another "
+                        f"test set (dataset hash {str(recon['dataset_manifest_hash'])[:12]} != "
+                        f"{data_manifest['hash'][:12]} of {dataset.root}); score it against the data it "
+                        f"reconstructed, or reconstruct this dataset")
 
     want_topk = "topk" in spec.masks
     own_maps = spec.save_maps or (want_topk and spec.topk_from is None)
@@ -181,9 +207,12 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
         "salient_backend": spec.salient_backend if "salient" in spec.masks else None,
         "salient_matting": spec.salient_matting if "salient" in spec.masks else None,
         "from_reconstruction": recon,
+        "random_weights": spec.random_weights, "psnr_identical": spec.psnr_identical,
     }
     run_key = _run_key(identity)
     store = RunStore(out)
+    if store.has_manifest() and not store.has_any_video():
+        store.manifest_path.unlink()  # an earlier attempt failed before finishing a video: start afresh
     if store.has_manifest():
         previous = store.read_manifest()
         if previous.get("run_key") != run_key:
@@ -194,22 +223,28 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
             spec.kind, config={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()},
             seed=spec.seed, dataset_manifest_hash=data_manifest["hash"], checkpoint=spec.checkpoint,
             extra={"run_key": run_key, "identity": identity, "model": spec.model,
-                   "label": spec.label, "dataset": dataset.name, "dataset_manifest": data_manifest,
+                   "label": _default_label(spec), "dataset": dataset.name, "dataset_manifest": data_manifest,
+                   "weights": "random (seeded, --random-weights)" if spec.random_weights else
+                   ("checkpoint" if spec.checkpoint else None),
                    "protocol": {"source_frame": 0, "include_t0": True, "align_corners": spec.align_corners,
                                 "prediction_values": "float32" if recon is None else "png-uint8 (floor)",
                                 "png_quantisation": "floor(255*x)", "psnr": "mean of per-frame PSNR, range 1",
+                                "psnr_identical": spec.psnr_identical,
                                 "ssim": "skimage defaults (7x7 uniform, sample covariance), RGB mean",
                                 "masked": "metric(M*pred, M*gt) over the full frame"}}))
 
     started = time.time()
+    store.check_parts()
     todo = [v for v in videos if not store.has_video(v.name)]
     bar = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video", disable=not progress,
-               desc=f"{spec.kind} {spec.model}")
-    for video in todo:
-        rows = _evaluate_video(spec, model, dataset, video, topk, own_maps, out)
-        store.write_video(rows)
-        bar.update(1)
-    bar.close()
+               desc=f"{spec.kind} {spec.model}", **progress_options())
+    try:
+        for video in todo:
+            rows = _evaluate_video(spec, model, dataset, video, topk, own_maps, out)
+            store.write_video(rows)
+            bar.update(1)
+    finally:
+        bar.close()  # before any error line, so it is not glued onto the bar
     store.finalize()
     manifest = store.read_manifest()
     timing = manifest.get("timing", {})
@@ -238,6 +273,7 @@ def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path) -> p
     baseline_maps = topk.for_video(video.name) if topk is not None and not own_maps else None
     for batch in batches:
         n = batch.prediction.shape[0]
+        _check_finite(spec, video, batch)
         if strip is not None:
             strip.add(batch.prediction)
         topk_masks = None
@@ -258,7 +294,7 @@ def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path) -> p
     if strip is not None:
         strip.close()
     n = frames_done
-    table = {"model": [spec.label or spec.model] * n, "dataset": [dataset.name] * n,
+    table = {"model": [_default_label(spec) or spec.model] * n, "dataset": [dataset.name] * n,
              "video": [video.name] * n, "frame": np.arange(n, dtype=np.int64)}
     table.update({name: np.concatenate(values) for name, values in columns.items()})
     return pd.DataFrame(table)
@@ -273,9 +309,28 @@ def _score(spec, batch, salient, topk_masks, columns) -> None:
         masks["salient"] = torch.from_numpy(salient[batch.start:batch.start + n])[:, None].to(batch.prediction)
     if topk_masks is not None:
         masks.update({name: m.to(batch.prediction) for name, m in topk_masks.items()})
-    values = compute_frame_metrics(batch.prediction, batch.driving, metrics=spec.metrics, masks=masks or None)
+    values = compute_frame_metrics(batch.prediction, batch.driving, metrics=spec.metrics, masks=masks or None,
+                                   identical=spec.psnr_identical)
     for name, v in values.items():
         columns.setdefault(name, []).append(v.detach().cpu().numpy().astype(np.float64))
+
+
+def _default_label(spec) -> Optional[str]:
+    """The run's label: the user's, or None (reports pick the model's display name); random weights say so."""
+    if spec.random_weights:
+        return f"{spec.label or spec.model} (random weights)"
+    return spec.label
+
+
+def _check_finite(spec, video, batch) -> None:
+    """NaN/inf predictions (broken weights, overflow) stop the run: never a plausible-looking NaN table."""
+    finite = torch.isfinite(batch.prediction).flatten(1).all(dim=1)
+    if not bool(finite.all()):
+        frame = batch.start + int((~finite).nonzero()[0])
+        source = f"checkpoint {spec.checkpoint}" if spec.checkpoint else (
+            f"reconstruction {spec.from_reconstruction}" if spec.from_reconstruction else f"model {spec.model}")
+        raise UserError(f"video {video.name!r} frame {frame}: the prediction holds NaN/inf values; {source} "
+                        f"is broken (non-finite weights?) — nothing was scored for this video")
 
 
 def _salient_for(spec, dataset, video) -> np.ndarray:

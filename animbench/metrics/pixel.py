@@ -25,8 +25,17 @@ def mse(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return (pred.double() - gt.double()).pow(2).mean(dim=(1, 2, 3))
 
 
-def psnr(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0, cap: float = PSNR_CAP_DB) -> torch.Tensor:
-    """Per-frame PSNR = 10·log10(R²/MSE), MSE over C·H·W, capped at `cap` dB (identical frames)."""
+def psnr(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0, cap: float = PSNR_CAP_DB,
+         identical: str = "cap") -> torch.Tensor:
+    """Per-frame PSNR = 10·log10(R²/MSE), MSE over C·H·W.
+
+    Frames whose PSNR exceeds `cap` dB (identical frames: MSE = 0) get `cap` with identical="cap", or NaN
+    (left out of every mean and CI) with identical="skip".
+    """
+    if identical not in ("cap", "skip"):
+        raise ValueError(f"identical={identical!r}: use 'cap' or 'skip'")
     err = mse(pred, gt)
     value = 10.0 * torch.log10(data_range ** 2 / err.clamp_min(1e-300))
+    if identical == "skip":
+        return value.masked_fill(value > cap, float("nan"))
     return value.clamp_max(cap)

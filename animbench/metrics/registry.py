@@ -32,7 +32,7 @@ METRICS: Registry = Registry("metric")
 METRICS.register("l1", MetricSpec("l1", l1, False, 4, "L1", False, "",
                                   "mean |pred - gt| over C·H·W per frame, [0,1] range (FOMM)"))
 METRICS.register("psnr", MetricSpec("psnr", psnr, True, 2, "PSNR", True, "dB",
-                                    "per-frame PSNR, data range 1, capped at 100 dB"))
+                                    "per-frame PSNR, data range 1; identical frames capped at 100 dB or skipped"))
 METRICS.register("ssim", MetricSpec("ssim", ssim, True, 3, "SSIM", True, "",
                                     "skimage SSIM (7x7 uniform, sample covariance), mean over RGB"))
 
@@ -107,4 +107,4 @@ def _ssim_constants(pred, kwargs):
 
 
 #: which keyword options each metric takes (e.g. ssim_convention -> convention)
-_OPTIONS = {"psnr": ("data_range", "cap"), "ssim": ("convention", "data_range")}
+_OPTIONS = {"psnr": ("data_range", "cap", "identical"), "ssim": ("convention", "data_range")}

@@ -4,6 +4,7 @@ Entries are lazy "module:attr" strings so `import animbench` stays light.
 """
 from __future__ import annotations
 
+from animbench.errors import UserError
 from animbench.models.base import AnimationModel
 from animbench.registry import Registry
 
@@ -18,9 +19,21 @@ MODELS.register("prioritycut", "animbench.models.prioritycut:load_prioritycut",
                 help="PriorityCut and the training ladder (checkpoints written by `animbench train`)")
 
 
-def load_model(name: str, checkpoint=None, config=None, device="cpu", align_corners=True, **options):
-    """Build model `name` with weights from `checkpoint` (path) and `config` (bundled name or YAML path)."""
+#: models whose numbers mean nothing without trained weights
+NEEDS_WEIGHTS = {"fomm", "fomm-adv", "prioritycut", "x2face", "monkeynet"}
+
+
+def load_model(name: str, checkpoint=None, config=None, device="cpu", align_corners=True,
+               random_weights: bool = False, **options):
+    """Build model `name` with weights from `checkpoint` (path) and `config` (bundled name or YAML path).
+
+    Models that need weights refuse to run without a checkpoint unless `random_weights=True` (seeded random
+    initialisation, for smoke tests and timing; results are labelled as such).
+    """
     loader = MODELS.get(name)
+    if name in NEEDS_WEIGHTS and checkpoint is None and not random_weights:
+        raise UserError(f"--model {name} needs --checkpoint (its trained weights); a randomly initialised "
+                        f"model gives meaningless numbers. Pass --random-weights to run one on purpose")
     return loader(checkpoint=checkpoint, config=config, device=device, align_corners=align_corners, **options)
 
 

@@ -29,6 +29,7 @@ class Run:
     path: Path
     manifest: dict
     frames: pd.DataFrame
+    label_suffix: str = ""   # e.g. the test set, when a report mixes test sets on purpose
 
     @property
     def model(self) -> str:
@@ -36,14 +37,26 @@ class Run:
 
     @property
     def label(self) -> str:
-        return self.manifest.get("label") or DEFAULT_LABELS.get(self.model, self.model)
+        return (self.manifest.get("label") or DEFAULT_LABELS.get(self.model, self.model)) + self.label_suffix
+
+    @property
+    def test_set(self) -> str:
+        return str(self.manifest.get("dataset_manifest_hash") or "unknown")
 
 
-def load_runs(paths: Sequence) -> List[Run]:
+def load_runs(paths: Sequence, allow_mixed_datasets: bool = False) -> List[Run]:
     runs = []
     for path in paths:
         store = open_run(path)
         runs.append(Run(Path(path), store.read_manifest(), store.read_frames()))
+    test_sets = {r.test_set for r in runs}
+    if len(test_sets) > 1:
+        if not allow_mixed_datasets:
+            described = "; ".join(f"{r.path}: {r.manifest.get('dataset')} {r.test_set[:12]}" for r in runs)
+            raise UserError(f"the runs were evaluated on different test sets ({described}); their numbers are "
+                            f"not comparable. Pass --allow-mixed-datasets to tabulate them anyway")
+        for r in runs:
+            r.label_suffix = f" [{r.manifest.get('dataset')} {r.test_set[:8]}]"
     labels = [r.label for r in runs]
     duplicates = sorted({l for l in labels if labels.count(l) > 1})
     if duplicates:
@@ -101,10 +114,17 @@ def summarize(runs: Sequence[Run], ci: str = "frame", method: str = "percentile"
                                diff_significant=d.significant, n_paired=len(joined))
             rows.append(row)
     summary = pd.DataFrame(rows)
+    mixed = len({r.test_set for r in runs}) > 1
     summary.attrs.update(ci_unit=ci, ci_method=method, n_resamples=n_resamples, seed=seed,
                          baseline=base_run.label if base_run is not None else None,
-                         dataset=runs[0].manifest.get("dataset"))
+                         dataset="MIXED test sets, see each row" if mixed else runs[0].manifest.get("dataset"),
+                         psnr_identical=sorted({_psnr_rule(r) for r in runs}))
     return summary
+
+
+def _psnr_rule(run: Run) -> str:
+    """How the run scored PSNR of identical frames (runs made before the option existed capped)."""
+    return (run.manifest.get("identity") or {}).get("psnr_identical") or "cap"
 
 
 def _find_baseline(runs, baseline: str) -> Run:

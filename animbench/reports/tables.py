@@ -177,6 +177,11 @@ def _caption(summary, layout, columns, rows, hws, title) -> str:
             shown = format_half_width(worst, pm_style(c.metric))
             groups.setdefault(c.group, []).append(f"{c.sub} {shown}" if c.sub else shown)
         parts.append("Largest ± per column: " + "; ".join(f"{g}: {', '.join(v)}" for g, v in groups.items()) + ".")
+    rules = a.get("psnr_identical")
+    if rules and any(c.metric == "psnr" for c in columns):
+        said = {"cap": "capped at 100 dB", "skip": "left out"}
+        parts.append("PSNR of frames identical to the ground truth: " + " / ".join(said.get(r, r) for r in rules)
+                     + ("." if len(rules) == 1 else " (runs differ!)."))
     if any(c.metric == "ssim" for c in columns):
         parts.append("SSIM: scikit-image defaults (7×7 uniform window, sample covariance, RGB mean).")
     if any(c.key.count(".") for c in columns):
@@ -244,7 +249,8 @@ def _markdown(columns, rows, text, marks, caption, baseline, layout) -> str:
             header.append(f"{c.group} {_arrow(c, False)}" + (f" {c.sub}" if c.sub else ""))
     lines = [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, shown in rows:
-        lines.append("| " + " | ".join([shown] + [" / ".join(deco(label, c) for c in g) for g in cells]) + " |")
+        lines.append("| " + " | ".join([shown.replace("|", "\\|")] + [" / ".join(deco(label, c) for c in g)
+                                                                       for g in cells]) + " |")
     legend = "**bold**: best, <u>underlined</u>: second best"
     if baseline is not None:
         legend += f"; ▲ / ▼: better / worse than {baseline}"

@@ -35,22 +35,34 @@ FRAMES = "frames.parquet"
 PARTS = "parts"
 
 
+def _file_mode() -> int:
+    """0666 minus the umask: what `open()` would give (mkstemp's 0600 is too private for results)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: os.PathLike, data: bytes) -> None:
     """Write `data` to `path` via a temp file in the same directory and an atomic rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+    except BaseException as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        if isinstance(e, OSError) and e.filename is None:  # e.g. ENOSPC from write(): name the file
+            e.filename = str(path)
         raise
 
 
@@ -173,6 +185,10 @@ class RunStore:
     def done_videos(self) -> List[str]:
         return sorted(set(self.read_frames()["video"])) if self._any_frames() else []
 
+    def has_any_video(self) -> bool:
+        """Whether at least one video finished (a part or the final table exists)."""
+        return self._any_frames()
+
     def _any_frames(self) -> bool:
         return (self.root / FRAMES).exists() or any((self.root / PARTS).glob("*.parquet"))
 
@@ -181,18 +197,37 @@ class RunStore:
         """The per-frame table: the parts if any exist (they are the newest), else frames.parquet."""
         parts = sorted((self.root / PARTS).glob("*.parquet"))
         if parts:
-            df = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+            df = pd.concat([_read_part(p) for p in parts], ignore_index=True)
         elif (self.root / FRAMES).exists():
-            df = pd.read_parquet(self.root / FRAMES)
+            df = _read_part(self.root / FRAMES, remedy="delete the run directory and evaluate again")
         else:
             raise UserError(f"{self.root}: run has no per-frame results yet; run `animbench eval` first")
         return df.sort_values(["video", "frame"], kind="stable").reset_index(drop=True)
+
+    def check_parts(self) -> None:
+        """Fail early (before new work) when a finished video's part is unreadable."""
+        import pyarrow.parquet as pq
+
+        for part in sorted((self.root / PARTS).glob("*.parquet")):
+            try:
+                pq.read_metadata(part)
+            except Exception:
+                _read_part(part)  # raises the one-line error
 
     def finalize(self) -> Path:
         """Write frames.parquet from the parts (atomically) and return its path. Parts stay for resuming."""
         df = self.read_frames()
         atomic_write_bytes(self.root / FRAMES, _parquet_bytes(df))
         return self.root / FRAMES
+
+
+def _read_part(path: Path, remedy: str = "delete this file and rerun the same command: it recomputes that "
+                                             "video") -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises ArrowInvalid/OSError for truncated or foreign files
+        raise UserError(f"{path}: unreadable results file ({type(e).__name__}; truncated or corrupt); "
+                        f"{remedy}") from None
 
 
 def open_run(path: os.PathLike) -> RunStore:

@@ -18,11 +18,25 @@ import numpy as np
 import torch
 
 from animbench.errors import UserError
+from animbench.progress import progress_options
 from animbench.results.store import atomic_write_bytes
 
 
 class TrainingDiverged(UserError):
     pass
+
+
+def read_log(path: Path) -> list:
+    """The records of losses.jsonl; a torn line (a kill mid-write) is dropped."""
+    rows = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
 
 
 def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
@@ -264,8 +278,13 @@ class Trainer:
         return path
 
     def load(self, path: Path) -> None:
-        payload = torch.load(path, map_location=self.device, weights_only=True)
-        info = payload.get("animbench", {})
+        try:
+            payload = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as e:  # truncated/corrupt file: pickle, zip or EOF errors
+            raise UserError(f"{path}: unreadable training checkpoint ({type(e).__name__}; truncated or corrupt); "
+                            f"copy an earlier {path.parent}/NNNNNNNN-checkpoint.pth.tar over it to resume from "
+                            f"there, or start a new --out") from None
+        info = payload.get("animbench", {}) if isinstance(payload, dict) else {}
         if info.get("variant") != self.cfg["variant"]:
             raise UserError(f"{path}: a {info.get('variant')!r} checkpoint, not {self.cfg['variant']!r}; resume "
                             f"with the same variant")
@@ -290,10 +309,23 @@ class Trainer:
         log = self.out / "losses.jsonl"
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
-            if log.exists():  # drop entries past the resume point so the log matches the weights
-                kept = [l for l in log.read_text().splitlines() if l and json.loads(l)["step"] < self.step]
+            if log.exists():  # drop entries past the resume point (and a torn last line) so the log matches
+                kept = [json.dumps(r) for r in read_log(log) if r.get("step", -1) < self.step]
                 atomic_write_bytes(log, ("\n".join(kept) + "\n" if kept else "").encode())
-        bar = tqdm(total=total, initial=self.step, disable=not self.progress, desc=f"train {self.cfg['variant']}")
+        bar = tqdm(total=total, initial=self.step, disable=not self.progress, desc=f"train {self.cfg['variant']}",
+                   **progress_options())
+        try:
+            values = self._loop(total, log, bar)
+        finally:
+            bar.close()  # before any error line
+        if self.rank == 0:
+            self.save("final.pth.tar")
+            self.write_samples()
+            self._write_csv(log)
+        return values
+
+    def _loop(self, total: int, log: Path, bar) -> Dict[str, float]:
+        tcfg = self.cfg["train"]
         values: Dict[str, float] = {}
         ckpt_steps = tcfg.get("checkpoint_every_steps") or self.steps_per_epoch * tcfg["checkpoint_every_epochs"]
         while self.step < total:
@@ -313,17 +345,12 @@ class Trainer:
                     self.write_samples()
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:3]})
-        bar.close()
-        if self.rank == 0:
-            self.save("final.pth.tar")
-            self.write_samples()
-            self._write_csv(log)
         return values
 
     def _write_csv(self, log: Path) -> None:
         import pandas as pd
 
-        rows = [json.loads(l) for l in log.read_text().splitlines() if l]
+        rows = read_log(log)
         if rows:
             atomic_write_bytes(self.out / "losses.csv", pd.DataFrame(rows).to_csv(index=False).encode())
 

@@ -60,8 +60,12 @@ def load_vgg19(weights: str = "random", seed: int = 0) -> VGG19Features:
         path = Path(weights)
         if not path.is_file():
             raise UserError(f"--vgg-weights {weights}: no such file (or use 'torchvision' to download, 'random')")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict({k: v for k, v in state.items() if k.startswith("features.")}, strict=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict({k: v for k, v in state.items() if k.startswith("features.")}, strict=True)
+        except Exception as e:  # not a torch file, or not VGG-19's features
+            raise UserError(f"--vgg-weights {weights}: not torchvision's VGG-19 weights ({type(e).__name__}); "
+                            f"pass vgg19-dcbb9e9d.pth, 'torchvision' or 'random'") from None
     for p in model.parameters():
         p.requires_grad_(False)
     return model.eval()

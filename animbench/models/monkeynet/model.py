@@ -1,0 +1,156 @@
+"""The Monkey-Net animation model behind the AnimationModel contract, and its configs.
+
+Reconstruction follows the authors' reconstruction.py: the source is frame 0, keypoints of every driving
+frame are detected on that frame alone, keypoints are used as they are (absolute), and the generator runs
+once per driving frame with a depth of one. Here driving frames are folded into the batch dimension, which
+is the same computation (every conv has a (1,k,k) kernel and BatchNorm runs on its stored statistics).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import torch
+import yaml
+
+from animbench.errors import UserError
+from animbench.models.base import AnimationModel
+from animbench.models.monkeynet.generator import MotionTransferGenerator
+from animbench.models.monkeynet.keypoint_detector import KPDetector
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+BUNDLED_CONFIGS = tuple(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+DEFAULT_CONFIG = "taichi"
+_SECTIONS = ("common_params", "kp_detector_params", "generator_params")
+
+
+def load_config(config: Union[str, Path, dict, None], default: str = DEFAULT_CONFIG) -> dict:
+    """A bundled config name (taichi, nemo, moving-gif, vox), a path to any Monkey-Net YAML, or a parsed dict."""
+    if isinstance(config, dict):
+        return _check_config(config, "config")
+    name = default if config is None else str(config)
+    path = CONFIG_DIR / f"{name}.yaml" if name in BUNDLED_CONFIGS else Path(name)
+    if not path.is_file():
+        raise UserError(f"--config {name}: neither a bundled Monkey-Net config ({', '.join(BUNDLED_CONFIGS)}) "
+                        f"nor a YAML file")
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: invalid YAML ({str(e).splitlines()[0]}); fix the file") from None
+    return _check_config(cfg, str(path))
+
+
+def _check_config(cfg, where: str) -> dict:
+    mp = cfg.get("model_params") if isinstance(cfg, dict) else None
+    if not isinstance(mp, dict) or not all(isinstance(mp.get(s), dict) for s in _SECTIONS):
+        raise UserError(f"{where}: not a Monkey-Net config (needs model_params with "
+                        f"{', '.join(_SECTIONS)}, as in the authors' config/*.yaml)")
+    gen = mp["generator_params"]
+    if "num_down_blocks" in gen or "estimate_jacobian" in mp["common_params"]:
+        raise UserError(f"{where}: this is a FOMM config, not a Monkey-Net one; use --model fomm")
+    return cfg
+
+
+def config_label(config) -> str:
+    """How a config is named in manifests: the bundled name, the YAML path, or 'custom' for a dict."""
+    if config is None:
+        return DEFAULT_CONFIG
+    if isinstance(config, dict):
+        return "custom"
+    return str(config)
+
+
+def image_size(config: dict) -> tuple:
+    """(H, W) from dataset_params.image_shape; the authors' FramesDataset default is (64, 64, 3)."""
+    shape = (config.get("dataset_params") or {}).get("image_shape", [64, 64, 3])
+    return int(shape[0]), int(shape[1])
+
+
+def build_networks(config: dict):
+    """(kp_detector, generator) exactly as the authors' run.py builds them from a config."""
+    mp = config["model_params"]
+    common = mp["common_params"]
+    try:
+        kp_detector = KPDetector(**mp["kp_detector_params"], **common)
+        generator = MotionTransferGenerator(**mp["generator_params"], **common)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"config: model_params do not fit Monkey-Net's modules ({e}); check the YAML") from None
+    return kp_detector, generator
+
+
+@dataclass
+class SourceState:
+    """What depends on the source frame only: the frame (1,C,1,H,W), its keypoints, the encoder skips."""
+    source: torch.Tensor
+    kp_source: Dict[str, torch.Tensor]
+    skips: List[torch.Tensor]
+
+
+def _expand(t: torch.Tensor, batch: int) -> torch.Tensor:
+    return t if t.shape[0] == batch else t.expand(batch, *t.shape[1:])
+
+
+class MonkeyNetModel(AnimationModel):
+    has_motion_maps = False
+
+    def __init__(self, config: dict, config_name: str = DEFAULT_CONFIG, align_corners: bool = True,
+                 chunk: Optional[int] = None):
+        super().__init__()
+        self.config = config
+        self.config_name = config_name
+        self.kp_detector, self.generator = build_networks(config)
+        self.native_size = image_size(config)
+        #: driving frames per generator call (None: all of them in one batch)
+        self.chunk = chunk
+        self.set_align_corners(align_corners)
+
+    def set_align_corners(self, value: bool) -> None:
+        self.align_corners = bool(value)
+        self.generator.set_align_corners(self.align_corners)
+
+    def describe(self) -> dict:
+        mp = self.config["model_params"]
+        return {"native_size": list(self.native_size), "config": self.config_name,
+                "interpolation_mode": self.generator.interpolation_mode, "num_kp": mp["common_params"]["num_kp"],
+                "align_corners": self.align_corners, "keypoints": "absolute",
+                # the authors print the mean over videos of each video's mean L1
+                "pooling": "video-mean"}
+
+    @staticmethod
+    def _video(frames: torch.Tensor, what: str) -> torch.Tensor:
+        if frames.dim() != 4 or frames.shape[1] != 3:
+            raise ValueError(f"Monkey-Net takes {what} frames (B,3,H,W), got {tuple(frames.shape)}")
+        return frames.unsqueeze(2)  # (B,3,1,H,W): one frame deep, as in the authors' per-frame loop
+
+    def detect(self, frames: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Keypoints of each frame (B,3,H,W) on its own: {'mean': (B,K,2), 'var': (B,K,2,2)}."""
+        kp = self.kp_detector(self._video(frames, "driving"))
+        return {k: v[:, 0] for k, v in kp.items()}
+
+    def prepare_source(self, source: torch.Tensor) -> SourceState:
+        if source.dim() != 4 or source.shape[0] != 1:
+            raise ValueError(f"Monkey-Net takes one source frame (1,3,H,W), got {tuple(source.shape)}")
+        video = self._video(source, "source")
+        return SourceState(source=video, kp_source=self.kp_detector(video), skips=self.generator.encode(video))
+
+    def animate(self, state: SourceState, driving: torch.Tensor) -> Dict[str, torch.Tensor]:
+        video = self._video(driving, "driving")
+        if video.shape[3:] != state.source.shape[3:]:
+            raise ValueError(f"source {tuple(state.source.shape[3:])} and driving {tuple(video.shape[3:])} differ")
+        step = self.chunk or video.shape[0]
+        preds, deformed, kps = [], [], []
+        for i in range(0, video.shape[0], step):
+            part = video[i:i + step]
+            b = part.shape[0]
+            kp_driving = self.kp_detector(part)
+            kps.append(kp_driving)
+            out = self.generator(_expand(state.source, b), kp_driving,
+                                 {k: _expand(v, b) for k, v in state.kp_source.items()},
+                                 skips=[_expand(s, b) for s in state.skips])
+            preds.append(out["video_prediction"][:, :, 0])
+            deformed.append(out["video_deformed"][:, :, 0])
+        batch = video.shape[0]
+        return {"prediction": torch.cat(preds), "deformed": torch.cat(deformed),
+                "kp_driving": {k: torch.cat([kp[k] for kp in kps])[:, 0] for k in kps[0]},
+                "kp_source": {k: _expand(v[:, 0], batch) for k, v in state.kp_source.items()}}
