@@ -84,7 +84,9 @@ def data():
 def data_sample(out, size):
     """Write the embedded synthetic sample dataset (train + test clips) as PNG folders."""
     from animbench.data.sample import write_sample
+    from animbench.validation import check_output_dir
 
+    check_output_dir(out)
     h, w = _parse_size(size)
     if h != w or h not in (64, 256):
         raise UserError(f"--size {size}: the sample dataset exists at 64 or 256; pass one of those")
@@ -388,8 +390,12 @@ def main(argv=None):
     except click.exceptions.Abort:
         click.echo("animbench: aborted", err=True)
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
+    except click.ClickException as e:  # bad option values: one line, like every other user error
+        hint = ""
+        ctx = getattr(e, "ctx", None)
+        if ctx is not None:
+            hint = f" (see `{ctx.command_path} --help`)"
+        click.echo(f"animbench: error: {e.format_message()}{hint}", err=True)
         sys.exit(e.exit_code)
     except UserError as e:
         if verbose:

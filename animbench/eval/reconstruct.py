@@ -31,8 +31,10 @@ def reconstruct_video(model, video, *, device="cpu", batch_size=8, want_maps=Fal
     """Yield the reconstruction of `video` batch by batch (inference mode, source prepared once)."""
     start = 0
     state = None
-    with torch.inference_mode():
-        for chunk in video.iter_chunks(batch_size):
+    for chunk in video.iter_chunks(batch_size):
+        # inference mode only around the model: a `with` spanning the `yield` would leave it switched on in
+        # the caller's thread whenever the consumer stops early (an error mid-video)
+        with torch.inference_mode():
             driving = to_float_tensor(chunk).to(device)
             if state is None:
                 state = model.prepare_source(driving[:1])
@@ -43,8 +45,8 @@ def reconstruct_video(model, video, *, device="cpu", batch_size=8, want_maps=Fal
                     raise ValueError("model returns no occlusion_map/mask; top-k masks need a FOMM-family model")
                 batch.occlusion = out["occlusion_map"].float()
                 batch.background = out["mask"][:, :1].float()
-            yield batch
-            start += driving.shape[0]
+        yield batch
+        start += driving.shape[0]
 
 
 def encode_png(frames_uint8: np.ndarray) -> bytes:

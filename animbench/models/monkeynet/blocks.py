@@ -25,7 +25,7 @@ def make_coordinate_grid(size: Tuple[int, int], dtype=torch.float32, device=None
     return torch.stack([xs.view(1, w).expand(h, w), ys.view(h, 1).expand(h, w)], dim=2)
 
 
-def resize(x: torch.Tensor, size: Optional[Sequence[int]] = None, scale: Optional[float] = None,
+def resize(x: torch.Tensor, size: Optional[Sequence[int]] = None, *, scale: Optional[float] = None,
            mode: str = "nearest") -> torch.Tensor:
     """torch-0.4.1 `F.interpolate` of a 5-D tensor: either to `size` (d,h,w) or by (1, scale, scale)."""
     if size is None:

@@ -57,20 +57,31 @@ class MotionTransferGenerator(nn.Module):
         b, d = grid.shape[:2]
         if inp.shape[0] != b:
             inp = inp.expand(b, *inp.shape[1:])
-        grid = resize(grid.permute(0, 4, 1, 2, 3), (d,) + tuple(inp.shape[3:]), self.interpolation_mode)
+        grid = resize(grid.permute(0, 4, 1, 2, 3), (d,) + tuple(inp.shape[3:]), mode=self.interpolation_mode)
         return grid_sample(inp, grid.permute(0, 2, 3, 4, 1), self.align_corners)
+
+    def motion(self, source_image: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints) -> Dict[str, torch.Tensor]:
+        """What depends on the keypoints: the dense flow grid (B,D,h,w,3) and the keypoint embedding."""
+        out = {"flow": self.dense_motion_module(source_image, kp_driving, kp_source)}
+        if self.kp_embedding_module is not None:
+            out["embedding"] = self.kp_embedding_module(source_image, kp_driving, kp_source)
+        return out
+
+    def synthesize(self, source_image: torch.Tensor, skips: List[torch.Tensor],
+                   motion: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Warp the encoder skips, append the keypoint embedding, decode and refine."""
+        flow = motion["flow"]
+        d = flow.shape[1]
+        warped = [self.deform(skip, flow) for skip in skips]
+        if "embedding" in motion:
+            warped = [torch.cat([skip, resize(motion["embedding"], (d,) + tuple(skip.shape[3:]),
+                                              mode=self.interpolation_mode)], dim=1) for skip in warped]
+        prediction = torch.sigmoid(self.refinement_module(self.video_decoder(warped)))
+        return {"video_prediction": prediction, "video_deformed": self.deform(source_image, flow)}
 
     def forward(self, source_image: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints,
                 skips: Optional[List[torch.Tensor]] = None) -> Dict[str, torch.Tensor]:
         """source (B,C,1,H,W), kp_driving (B,D,K,…), kp_source (B,1,K,…) → video_prediction/deformed (B,C,D,H,W)."""
         if skips is None:
             skips = self.encode(source_image)
-        flow = self.dense_motion_module(source_image, kp_driving, kp_source)
-        warped = [self.deform(skip, flow) for skip in skips]
-        if self.kp_embedding_module is not None:
-            d = kp_driving["mean"].shape[1]
-            embedding = self.kp_embedding_module(source_image, kp_driving, kp_source)
-            warped = [torch.cat([skip, resize(embedding, (d,) + tuple(skip.shape[3:]), self.interpolation_mode)], 1)
-                      for skip in warped]
-        prediction = torch.sigmoid(self.refinement_module(self.video_decoder(warped)))
-        return {"video_prediction": prediction, "video_deformed": self.deform(source_image, flow)}
+        return self.synthesize(source_image, skips, self.motion(source_image, kp_driving, kp_source))
