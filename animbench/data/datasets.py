@@ -46,15 +46,18 @@ def _is_video_entry(path: Path) -> bool:
 class Dataset:
     """The videos of one split, sorted by name (FOMM lists them unsorted; sorting makes runs reproducible)."""
 
-    def __init__(self, name: str, root: Path, split: str, frame_size: Tuple[int, int]):
-        self.name, self.root, self.split, self.frame_size = name, Path(root), split, tuple(frame_size)
+    def __init__(self, name: str, root: Path, split: str, frame_size: Optional[Tuple[int, int]]):
+        """`frame_size` None: the size of the first frame found (every other frame must have it too)."""
+        self.name, self.root, self.split = name, Path(root), split
         split_dir = self.root / split
         if not split_dir.is_dir():
             raise UserError(f"{split_dir}: missing; a dataset root holds train/ and test/ folders of videos "
                             f"(FOMM layout), e.g. `animbench data sample --out DIR` writes one")
-        self.videos: List[Video] = [open_video(p, self.frame_size) for p in sorted(split_dir.iterdir(),
-                                                                                   key=lambda p: p.name)
-                                    if _is_video_entry(p)]
+        entries = [p for p in sorted(split_dir.iterdir(), key=lambda p: p.name) if _is_video_entry(p)]
+        if frame_size is None:
+            frame_size = tuple(open_video(entries[0]).frame_size) if entries else (256, 256)
+        self.frame_size = tuple(int(v) for v in frame_size)
+        self.videos: List[Video] = [open_video(p, self.frame_size) for p in entries]
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -65,11 +68,14 @@ class Dataset:
 
 def open_dataset(name: Optional[str] = None, root=None, split: str = "test",
                  frame_size: Optional[Tuple[int, int]] = None) -> Dataset:
-    """Open a preset (`name`) and/or a folder (`root`, overriding the preset's root)."""
+    """Open a preset (`name`) and/or a folder (`root`, overriding the preset's root).
+
+    Frame size: `frame_size` if given, else the preset's, else the size of the first frame found.
+    """
     if name is None and root is None:
         raise UserError("no dataset: pass --dataset (vox, taichi, bair, sample) or --data-root DIR")
     preset = DATASETS.get(name) if name is not None else None
-    size = tuple(frame_size) if frame_size else (preset.frame_size if preset else (256, 256))
+    size = tuple(frame_size) if frame_size else (preset.frame_size if preset else None)
     if root is None and preset is not None and preset.root is None:  # the embedded sample dataset
         from animbench.data.sample import SAMPLE_SIZES, sample_root
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -145,14 +146,37 @@ def _check_reconstruction(spec: EvalSpec) -> dict:
 
 
 def _resolve_dataset(spec: EvalSpec, model):
+    """The test set at the frame size the rules give: --size, else the model's config (FOMM frame_shape,
+    Monkey-Net image_shape), else the dataset preset, else the first frame found. Returns (dataset, rule)."""
     from animbench.data import open_dataset
 
-    frame_size = spec.frame_size
-    if frame_size is None and spec.dataset == "sample":
-        # the sample dataset exists at 64 and 256: follow the model's native size (FOMM: 256)
-        native = getattr(model, "native_size", None) if model is not None else None
-        frame_size = tuple(native) if native else (64, 64)
-    return open_dataset(name=spec.dataset, root=spec.data_root, split="test", frame_size=frame_size)
+    native = getattr(model, "native_size", None) if model is not None else None
+    if spec.frame_size is not None:
+        size, rule = tuple(spec.frame_size), "--size"
+    elif native:
+        size, rule = tuple(native), "model config"
+    elif spec.dataset == "sample":  # exists at 64 and 256
+        size, rule = (64, 64), "dataset preset"
+    elif spec.dataset is not None:
+        size, rule = None, "dataset preset"  # open_dataset takes the preset's size
+    else:
+        size, rule = None, "first frame"
+    return open_dataset(name=spec.dataset, root=spec.data_root, split="test", frame_size=size), rule
+
+
+def _check_model_size(spec: EvalSpec, model, dataset) -> Optional[str]:
+    """Refuse sizes a model cannot run at; a fully convolutional model runs at another size with a warning."""
+    native = getattr(model, "native_size", None) if model is not None else None
+    size = tuple(dataset.frame_size)
+    if not native or tuple(native) == size:
+        return None
+    if not getattr(model, "fully_convolutional", False):
+        raise UserError(f"{dataset.root}: frames are {size[0]}x{size[1]}, model {spec.model} works only at "
+                        f"{native[0]}x{native[1]}; resize the frames to {native[0]}x{native[1]}")
+    note = (f"model {spec.model} was configured for {native[0]}x{native[1]} frames and runs at {size[0]}x{size[1]} "
+            f"(fully convolutional, as the authors' code allows); numbers are not comparable with native-size runs")
+    print(f"animbench: warning: {note}", file=sys.stderr)
+    return note
 
 
 def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
@@ -171,12 +195,9 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
         model = load_model(spec.model, checkpoint=spec.checkpoint, config=spec.config, device=spec.device,
                            align_corners=spec.align_corners, trust_checkpoint=spec.trust_checkpoint,
                            random_weights=spec.random_weights)
-    dataset = _resolve_dataset(spec, model)
+    dataset, size_rule = _resolve_dataset(spec, model)
     check_output_dir(out, forbidden_inside=[dataset.root / "test"])
-    native = getattr(model, "native_size", None)
-    if native and tuple(native) != tuple(dataset.frame_size):
-        raise UserError(f"{dataset.root}: frames are {dataset.frame_size[0]}x{dataset.frame_size[1]} but model "
-                        f"{spec.model} works at {native[0]}x{native[1]}; resize the data or pass a matching --config")
+    size_note = _check_model_size(spec, model, dataset)
     videos = dataset.videos[: spec.max_videos] if spec.max_videos else dataset.videos
     if not videos:
         raise UserError(f"{dataset.root}/test: no videos found; check the path (`animbench data check`)")
@@ -208,6 +229,7 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
         "salient_matting": spec.salient_matting if "salient" in spec.masks else None,
         "from_reconstruction": recon,
         "random_weights": spec.random_weights, "psnr_identical": spec.psnr_identical,
+        "frame_size": list(dataset.frame_size),
     }
     run_key = _run_key(identity)
     store = RunStore(out)
@@ -226,6 +248,9 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
                    "label": _default_label(spec), "dataset": dataset.name, "dataset_manifest": data_manifest,
                    "weights": "random (seeded, --random-weights)" if spec.random_weights else
                    ("checkpoint" if spec.checkpoint else None),
+                   "frame_size": {"size": list(dataset.frame_size), "rule": size_rule,
+                                  "native": list(model.native_size) if getattr(model, "native_size", None) else None,
+                                  "warning": size_note},
                    "protocol": {"source_frame": 0, "include_t0": True, "align_corners": spec.align_corners,
                                 "prediction_values": "float32" if recon is None else "png-uint8 (floor)",
                                 "png_quantisation": "floor(255*x)", "psnr": "mean of per-frame PSNR, range 1",

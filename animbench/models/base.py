@@ -19,6 +19,8 @@ class AnimationModel(nn.Module):
     native_size: Optional[Tuple[int, int]] = None
     #: whether `animate` returns occlusion_map / mask (FOMM family), needed for top-k masks.
     has_motion_maps: bool = False
+    #: whether the network runs at other frame sizes than `native_size` (then a warning, not a refusal).
+    fully_convolutional: bool = False
 
     def prepare_source(self, source: torch.Tensor) -> Any:
         return source

@@ -246,7 +246,7 @@ def _state_dict_of(payload, path) -> dict:
     if "state_dict" in payload:
         return payload["state_dict"]
     if payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
-        return payload  # a bare state_dict
+        pass
     keys = ", ".join(map(str, list(payload)[:6]))
     raise UserError(f"{path}: no 'state_dict' entry (found: {keys}); not an X2Face checkpoint")
 

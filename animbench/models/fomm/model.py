@@ -77,6 +77,7 @@ def _expand_kp(kp: Dict[str, torch.Tensor], batch: int) -> Dict[str, torch.Tenso
 
 class FOMMModel(AnimationModel):
     has_motion_maps = True
+    fully_convolutional = True
 
     def __init__(self, config: dict, align_corners: bool = True, name: str = "fomm",
                  motion_chunk: Union[int, str, None] = "auto"):
