@@ -280,9 +280,13 @@ def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_si
               help="Write the table here (default: print it).")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write PNG/PDF plots into this folder.")
+@click.option("--pooling", type=click.Choice(["frame", "video", "native"]), default="frame", show_default=True,
+              help="Estimate: mean over frames (FOMM), mean of per-video means (Monkey-Net), or native (each "
+                   "run as its model's authors computed it).")
 @click.option("--allow-mixed-datasets", is_flag=True,
               help="Put runs over different test sets into one table (each row then names its test set).")
-def report_cmd(runs, fmt, layout, baseline, ci, significance, resamples, seed, out, plots, allow_mixed_datasets):
+def report_cmd(runs, fmt, layout, baseline, ci, significance, resamples, seed, out, plots, pooling,
+               allow_mixed_datasets):
     """Paper-style tables (bold best, underlined second, ± 95% CI) and plots from eval run directories."""
     from animbench.reports import load_runs, make_table, summarize, write_plots
     from animbench.results.store import atomic_write_bytes
@@ -295,7 +299,7 @@ def report_cmd(runs, fmt, layout, baseline, ci, significance, resamples, seed, o
     if plots is not None:
         check_output_dir(plots, option="--plots")
     loaded = load_runs(runs, allow_mixed_datasets=allow_mixed_datasets)
-    summary = summarize(loaded, ci=ci, n_resamples=resamples, seed=seed, baseline=baseline,
+    summary = summarize(loaded, ci=ci, n_resamples=resamples, seed=seed, baseline=baseline, pooling=pooling,
                         significance=significance)
     text = make_table(summary, layout, fmt, baseline=baseline, significance=significance)
     if out is None:

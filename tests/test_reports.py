@@ -221,3 +221,19 @@ def test_report_cli_end_to_end(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "animbench", "report", str(tmp_path / "nope")], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_pooling_frame_video_and_native():
+    # unequal video lengths make the two estimators differ: video 0 has 2 frames of 1.0, video 1 has 8 of 0.0
+    frames = pd.DataFrame({"model": "m", "dataset": "d", "video": ["v0"] * 2 + ["v1"] * 8,
+                           "frame": list(range(2)) + list(range(8)), "l1": [1.0] * 2 + [0.0] * 8})
+    fomm = Run(None, {"model": "fomm", "label": "F", "dataset": "d"}, frames)
+    monkey = Run(None, {"model": "monkeynet", "label": "M", "dataset": "d", "pooling": "video"}, frames)
+    by = lambda s, label: s[s.label == label].iloc[0]
+    frame = summarize([fomm, monkey], n_resamples=200, pooling="frame")
+    assert by(frame, "F")["estimate"] == pytest.approx(0.2) and by(frame, "M")["estimate"] == pytest.approx(0.2)
+    video = summarize([fomm, monkey], n_resamples=200, pooling="video")
+    assert by(video, "F")["estimate"] == pytest.approx(0.5) and by(video, "M")["ci_unit"] == "video"
+    native = summarize([fomm, monkey], n_resamples=200, pooling="native")
+    assert by(native, "F")["estimate"] == pytest.approx(0.2) and by(native, "M")["estimate"] == pytest.approx(0.5)
+    assert "each model's own protocol" in make_table(native, "compact")

@@ -248,6 +248,7 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
                    "label": _default_label(spec), "dataset": dataset.name, "dataset_manifest": data_manifest,
                    "weights": "random (seeded, --random-weights)" if spec.random_weights else
                    ("checkpoint" if spec.checkpoint else None),
+                   "pooling": getattr(model, "pooling", "frame"),
                    "frame_size": {"size": list(dataset.frame_size), "rule": size_rule,
                                   "native": list(model.native_size) if getattr(model, "native_size", None) else None,
                                   "warning": size_note},

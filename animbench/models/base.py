@@ -21,6 +21,8 @@ class AnimationModel(nn.Module):
     has_motion_maps: bool = False
     #: whether the network runs at other frame sizes than `native_size` (then a warning, not a refusal).
     fully_convolutional: bool = False
+    #: how the authors averaged per-frame metrics: "frame" (pooled, FOMM) or "video" (mean of video means)
+    pooling: str = "frame"
 
     def prepare_source(self, source: torch.Tensor) -> Any:
         return source

@@ -82,25 +82,41 @@ def metric_meta(column: str, manifest_info: Optional[dict] = None) -> dict:
             "precision": int(info.get("precision", 3)), "display": info.get("display", base.upper())}
 
 
+POOLINGS = ("frame", "video", "native")
+
+
 def summarize(runs: Sequence[Run], ci: str = "frame", method: str = "percentile", n_resamples: int = 2000,
-              seed: int = 0, baseline: Optional[str] = None, significance: bool = False) -> pd.DataFrame:
-    """One row per (run, metric column): estimate (frame-pooled mean), CI, and paired diff vs `baseline`."""
+              seed: int = 0, baseline: Optional[str] = None, significance: bool = False,
+              pooling: str = "frame") -> pd.DataFrame:
+    """One row per (run, metric column): estimate, CI, and paired diff vs `baseline`.
+
+    `pooling`: "frame" = mean over all frames (FOMM's protocol), "video" = mean of per-video means
+    (Monkey-Net's reconstruction.py), "native" = each run as its model's authors pooled (the run manifest's
+    `pooling`). A mean of video means is bootstrapped over videos whatever `ci` says (frames of a video are
+    not exchangeable).
+    """
     from animbench.stats import bootstrap_ci, paired_difference
 
     if not runs:
         raise UserError("no runs to report")
+    if pooling not in POOLINGS:
+        raise UserError(f"--pooling {pooling}: use one of {', '.join(POOLINGS)}")
     base_run = _find_baseline(runs, baseline) if baseline else None
     rows = []
     for run in runs:
         info = run.manifest.get("metric_info")
+        estimator = _estimator(run, pooling)
+        unit = "video" if estimator == "video_mean" else ci
         for column in [c for c in run.frames.columns if c not in KEY_COLUMNS]:
             meta = metric_meta(column, info)
             values = run.frames[column].to_numpy(np.float64)
             videos = run.frames["video"].to_numpy()
-            r = bootstrap_ci(values, videos, unit=ci, method=method, n_resamples=n_resamples, seed=seed)
+            r = bootstrap_ci(values, videos, unit=unit, estimator=estimator, method=method,
+                             n_resamples=n_resamples, seed=seed)
             row = {"label": run.label, "model": run.model, "column": column, **meta, "estimate": r.estimate,
                    "low": r.low, "high": r.high, "half_width": r.half_width, "n_frames": r.n_frames,
-                   "n_videos": r.n_videos, "ci_unit": ci, "ci_method": method, "n_resamples": n_resamples,
+                   "n_videos": r.n_videos, "ci_unit": unit, "ci_method": method, "n_resamples": n_resamples,
+                   "pooling": estimator,
                    "seed": seed, "dataset": run.manifest.get("dataset")}
             if base_run is not None and run is not base_run and column in base_run.frames.columns:
                 joined = run.frames[["video", "frame", column]].merge(
@@ -108,7 +124,8 @@ def summarize(runs: Sequence[Run], ci: str = "frame", method: str = "percentile"
                 if len(joined):
                     d = paired_difference(joined[column].to_numpy(np.float64),
                                           joined[column + "_base"].to_numpy(np.float64),
-                                          joined["video"].to_numpy(), unit=ci, method=method,
+                                          joined["video"].to_numpy(), unit=unit, estimator=estimator,
+                                          method=method,
                                           n_resamples=n_resamples, seed=seed)
                     row.update(diff=d.ci.estimate, diff_low=d.ci.low, diff_high=d.ci.high,
                                diff_significant=d.significant, n_paired=len(joined))
@@ -118,8 +135,15 @@ def summarize(runs: Sequence[Run], ci: str = "frame", method: str = "percentile"
     summary.attrs.update(ci_unit=ci, ci_method=method, n_resamples=n_resamples, seed=seed,
                          baseline=base_run.label if base_run is not None else None,
                          dataset="MIXED test sets, see each row" if mixed else runs[0].manifest.get("dataset"),
-                         psnr_identical=sorted({_psnr_rule(r) for r in runs}))
+                         psnr_identical=sorted({_psnr_rule(r) for r in runs}),
+                         pooling=sorted({_estimator(r, pooling) for r in runs}))
     return summary
+
+
+def _estimator(run: Run, pooling: str) -> str:
+    if pooling == "native":
+        pooling = "video" if (run.manifest.get("pooling") or "frame") == "video" else "frame"
+    return "video_mean" if pooling == "video" else "pooled"
 
 
 def _psnr_rule(run: Run) -> str:

@@ -177,6 +177,12 @@ def _caption(summary, layout, columns, rows, hws, title) -> str:
             shown = format_half_width(worst, pm_style(c.metric))
             groups.setdefault(c.group, []).append(f"{c.sub} {shown}" if c.sub else shown)
         parts.append("Largest ± per column: " + "; ".join(f"{g}: {', '.join(v)}" for g, v in groups.items()) + ".")
+    pooling = a.get("pooling") or []
+    if "video_mean" in pooling:
+        parts.append("Estimates: the mean of per-video means (Monkey-Net's protocol)" if len(pooling) == 1 else
+                     "Estimates: each model's own protocol (frame-pooled mean, or mean of per-video means for "
+                     "Monkey-Net)")
+        parts[-1] += "; CIs over videos for those rows." if a.get("ci_unit") == "frame" else "."
     rules = a.get("psnr_identical")
     if rules and any(c.metric == "psnr" for c in columns):
         said = {"cap": "capped at 100 dB", "skip": "left out"}
