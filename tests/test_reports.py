@@ -107,13 +107,20 @@ def test_hand_checked_marks_colours_missing_columns_and_single_model():
     s = summary_from_values(values)
     frame = table_frame(s, "compact", baseline="B")
     marks = frame.attrs["marks"]
-    # by hand: l1 best B (0.040), second C (0.045); A 0.050 and D 0.060 are worse than baseline B
-    assert marks[("L1", "")].tolist() == ["worse", "best", "second", "worse"]
-    # psnr: best D 22.0, second B 21.0, A 20.0 worse than B; C missing
-    assert marks[("PSNR", "")].tolist() == ["worse", "second", "", "best"]
+    # by hand: l1 best B (0.040), second C (0.045, also worse than B); A 0.050 and D 0.060 worse than B
+    assert marks[("L1", "")].tolist() == ["worse", "best", "second+worse", "worse"]
+    # psnr: best D 22.0 (and better than B), second B 21.0 (the baseline: no comparison), A 20.0 worse; C missing
+    assert marks[("PSNR", "")].tolist() == ["worse", "second", "", "best+better"]
     assert frame.loc["C", ("PSNR", "")] == "–"
     md = make_table(s, "compact", "markdown", baseline="B")
     assert "0.050 ± 1e-3 ▼" in md and "▲ / ▼: better / worse than B" in md
+    assert "<u>0.045 ± 1e-3</u> ▼" in md and "**22.0 ± 0.1** ▲" in md  # both marks carried
+    tex = make_table(s, "compact", "latex", baseline="B")
+    assert r"\textcolor{red}{\underline{0.045 $\pm$ 1e-3}}" in tex and r"\textcolor{green!50!black}{\textbf{22.0 $\pm$ 0.1}}" in tex
+    # ties share the rank mark and each gets its own comparison
+    tied = table_frame(summary_from_values({"A": {"l1": (0.05, 1e-3)}, "B": {"l1": (0.04, 1e-3)},
+                                            "C": {"l1": (0.05, 1e-3)}}), "compact", baseline="A")
+    assert tied.attrs["marks"][("L1", "")].tolist() == ["second", "best+better", "second"]
     single = make_table(summary_from_values({"only": {"l1": (0.04, 1e-3)}}), "compact", "markdown")
     assert "**0.040 ± 1e-3**" in single  # a single model is the best of its column
     with pytest.raises(UserError, match="no top-k columns"):
@@ -160,7 +167,7 @@ def test_summarize_estimates_cis_and_paired_significance():
     assert ra["low"] < ra["estimate"] < ra["high"] and ra["n_videos"] == 6 and ra["n_frames"] == 120
     assert rb["diff"] == pytest.approx(-0.001, abs=2e-4) and bool(rb["diff_significant"])
     frame = table_frame(s, "compact", baseline="A", significance=True)
-    assert frame.attrs["marks"].loc["B"].iloc[0] == "best"
+    assert frame.attrs["marks"].loc["B"].iloc[0] == "best+better"  # significantly better than A, and best
     caption = make_table(s, "compact", "latex")
     assert "cluster bootstrap" in caption and "500 resamples" in caption and "6 videos, 120 frames" in caption
 

@@ -131,13 +131,14 @@ def _cells(summary, columns, rows, baseline, significance):
         if baseline is not None and (baseline, c.key) in index.index:
             base = index.loc[(baseline, c.key)]["estimate"]
             for label, v in shown.items():
-                if label == baseline or marks[label, c.key]:
+                if label == baseline:
                     continue
                 r = index.loc[(label, c.key)]
                 if significance and not bool(r.get("diff_significant", False)):
                     continue
-                if r["estimate"] != base:
-                    marks[label, c.key] = "better" if (r["estimate"] > base) == c.higher_is_better else "worse"
+                if r["estimate"] != base:  # a cell can be best (or second) AND better (or worse): both marks
+                    side = "better" if (r["estimate"] > base) == c.higher_is_better else "worse"
+                    marks[label, c.key] = "+".join(m for m in (marks[label, c.key], side) if m)
     return text, marks, hws
 
 
@@ -242,8 +243,9 @@ def _pairs(columns: List[Column], layout: str):
 
 def _markdown(columns, rows, text, marks, caption, baseline, layout) -> str:
     def deco(label, c):
-        t, m = text[label, c.key], marks[label, c.key]
-        return {"best": f"**{t}**", "second": f"<u>{t}</u>", "better": f"{t} ▲", "worse": f"{t} ▼"}.get(m, t)
+        t, parts = text[label, c.key], marks[label, c.key].split("+")
+        t = f"**{t}**" if "best" in parts else f"<u>{t}</u>" if "second" in parts else t
+        return f"{t} ▲" if "better" in parts else f"{t} ▼" if "worse" in parts else t
 
     cells = _pairs(columns, layout)
     header = ["Model"]
@@ -266,9 +268,11 @@ def _markdown(columns, rows, text, marks, caption, baseline, layout) -> str:
 def _latex(columns, rows, text, marks, caption, baseline, layout) -> str:
     def deco(label, c):
         t = text[label, c.key].replace("±", r"$\pm$").replace("–", "--")
-        m = marks[label, c.key]
-        return {"best": rf"\textbf{{{t}}}", "second": rf"\underline{{{t}}}",
-                "better": rf"\textcolor{{green!50!black}}{{{t}}}", "worse": rf"\textcolor{{red}}{{{t}}}"}.get(m, t)
+        parts = marks[label, c.key].split("+")
+        t = rf"\textbf{{{t}}}" if "best" in parts else rf"\underline{{{t}}}" if "second" in parts else t
+        if "better" in parts:
+            return rf"\textcolor{{green!50!black}}{{{t}}}"
+        return rf"\textcolor{{red}}{{{t}}}" if "worse" in parts else t
 
     cells = _pairs(columns, layout)
     spec = "l" + "c" * len(cells)
