@@ -175,7 +175,7 @@ def _check_paths(checkpoint, data_root):
                         f"(or try `animbench data sample --out DIR`)")
 
 
-def _print_summary(store, ci, n_resamples=2000, seed=0):
+def _print_summary(store, ci, n_resamples=2000, seed=0, method="percentile"):
     import numpy as np
 
     from animbench.metrics import spec_for_column
@@ -184,11 +184,11 @@ def _print_summary(store, ci, n_resamples=2000, seed=0):
 
     frames = store.read_frames()
     click.echo(f"{store.root}: {frames['video'].nunique()} videos, {len(frames)} frames "
-               f"(95% CI: {ci} bootstrap, {n_resamples} resamples, seed {seed})")
+               f"(95% CI: {ci} bootstrap, {method}, {n_resamples} resamples, seed {seed})")
     for column in metric_columns(frames):
         spec = spec_for_column(column)
         r = bootstrap_ci(frames[column].to_numpy(np.float64), videos=frames["video"].to_numpy(), unit=ci,
-                         n_resamples=n_resamples, seed=seed)
+                         method=method, n_resamples=n_resamples, seed=seed)
         arrow = "↑" if spec.higher_is_better else "↓"
         p = spec.precision + 1
         click.echo(f"  {column:18s} {arrow} {r.estimate:.{p}f}  [{r.low:.{p}f}, {r.high:.{p}f}]")
@@ -210,8 +210,10 @@ def _print_summary(store, ci, n_resamples=2000, seed=0):
 @click.option("--from-reconstruction", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Reuse the PNG strips of an earlier `animbench reconstruct` run (uint8) instead of running "
                    "the model.")
-@click.option("--ci", type=click.Choice(["frame", "video"]), default="frame", show_default=True,
-              help="Bootstrap unit of the printed CIs: frame (paper parity) or video (cluster bootstrap).")
+@click.option("--ci", type=click.Choice(["frame", "video"]), default="video", show_default=True,
+              help="Bootstrap unit of the printed CIs: video (cluster bootstrap, honest) or frame (the paper's ±).")
+@click.option("--ci-method", type=click.Choice(["percentile", "bca"]), default="percentile", show_default=True,
+              help="Bootstrap interval: percentile or BCa (bias-corrected and accelerated).")
 @click.option("--save-maps", is_flag=True, help="Also store occlusion/background maps (for other runs' top-k).")
 @click.option("--psnr-identical", type=click.Choice(["cap", "skip"]), default="cap", show_default=True,
               help="PSNR of a frame identical to the ground truth (infinite): cap at 100 dB, or skip the frame "
@@ -220,7 +222,8 @@ def _print_summary(store, ci, n_resamples=2000, seed=0):
               help="Seed of the printed bootstrap CIs (and of random weights).")
 def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, device, max_videos, align_corners,
              trust_checkpoint, frame_size, label, random_weights, metrics, masks, topk_from, topk_ks,
-             salient_backend, salient_dir, salient_matting, from_reconstruction, ci, save_maps, psnr_identical, seed):
+             salient_backend, salient_dir, salient_matting, from_reconstruction, ci, ci_method, save_maps,
+             psnr_identical, seed):
     """Reconstruct the test videos and compute per-frame metrics into OUT (resumable)."""
     from animbench.eval.pipeline import EvalSpec, run_eval
 
@@ -240,7 +243,7 @@ def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, dev
                     trust_checkpoint=trust_checkpoint, label=label, random_weights=random_weights,
                     psnr_identical=psnr_identical, seed=seed)
     store = run_eval(spec)
-    _print_summary(store, ci, seed=seed)
+    _print_summary(store, ci, seed=seed, method=ci_method)
 
 
 @cli.command("reconstruct")
@@ -266,12 +269,16 @@ def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_si
 # ---------------------------------------------------------------------------------------------- report
 @cli.command("report")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["markdown", "latex"]), default="markdown", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv", "json"]), default="markdown",
+              show_default=True, help="markdown / latex: the paper-style table; csv / json: the summary (one row per "
+                                      "run and metric column: estimate, CI, paired difference) for your own tables.")
 @click.option("--table", "layout", type=click.Choice(["main", "compact", "ablation", "topk"]), default="main",
               show_default=True, help="Paper layout: main (Tables 2/3), compact (1/4), ablation (5), topk (A2–A4).")
 @click.option("--baseline", default=None, help="Run label/model the others are coloured against (e.g. fomm).")
-@click.option("--ci", type=click.Choice(["frame", "video"]), default="frame", show_default=True,
-              help="Bootstrap unit: frame (the paper's ±) or video (cluster bootstrap).")
+@click.option("--ci", type=click.Choice(["frame", "video"]), default="video", show_default=True,
+              help="Bootstrap unit: video (cluster bootstrap, honest) or frame (the paper's ±, for parity).")
+@click.option("--ci-method", type=click.Choice(["percentile", "bca"]), default="percentile", show_default=True,
+              help="Bootstrap interval: percentile or BCa.")
 @click.option("--significance", is_flag=True, help="Colour only where the paired bootstrap CI excludes 0.")
 @click.option("--resamples", default=2000, show_default=True, type=click.IntRange(min=100),
               help="Bootstrap resamples (at least 100).")
@@ -283,9 +290,11 @@ def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_si
 @click.option("--pooling", type=click.Choice(["frame", "video", "native"]), default="frame", show_default=True,
               help="Estimate: mean over frames (FOMM), mean of per-video means (Monkey-Net), or native (each "
                    "run as its model's authors computed it).")
+@click.option("--label", "relabel", multiple=True, metavar="RUN=NAME",
+              help="Row name of a run for this report (repeatable), e.g. --label runs/a=Ours.")
 @click.option("--allow-mixed-datasets", is_flag=True,
               help="Put runs over different test sets into one table (each row then names its test set).")
-def report_cmd(runs, fmt, layout, baseline, ci, significance, resamples, seed, out, plots, pooling,
+def report_cmd(runs, fmt, layout, baseline, ci, ci_method, significance, resamples, seed, out, plots, pooling, relabel,
                allow_mixed_datasets):
     """Paper-style tables (bold best, underlined second, ± 95% CI) and plots from eval run directories."""
     from animbench.reports import load_runs, make_table, summarize, write_plots
@@ -298,10 +307,27 @@ def report_cmd(runs, fmt, layout, baseline, ci, significance, resamples, seed, o
             raise UserError(f"--out {out}: is a directory; pass a file name such as table.md")
     if plots is not None:
         check_output_dir(plots, option="--plots")
-    loaded = load_runs(runs, allow_mixed_datasets=allow_mixed_datasets)
-    summary = summarize(loaded, ci=ci, n_resamples=resamples, seed=seed, baseline=baseline, pooling=pooling,
+    labels = {}
+    for item in relabel:
+        run, sep, name = item.partition("=")
+        if not sep or not run or not name.strip():
+            raise UserError(f"--label {item}: use RUN=NAME, e.g. --label runs/a=Ours")
+        labels[run.rstrip("/")] = name.strip()
+    if significance and baseline is None:
+        raise UserError("--significance compares each run with a baseline: add --baseline NAME")
+    loaded = load_runs(runs, allow_mixed_datasets=allow_mixed_datasets, labels=labels)
+    summary = summarize(loaded, ci=ci, method=ci_method, n_resamples=resamples, seed=seed, baseline=baseline,
+                        pooling=pooling,
                         significance=significance)
-    text = make_table(summary, layout, fmt, baseline=baseline, significance=significance)
+    if fmt == "csv":
+        text = summary.to_csv(index=False)
+    elif fmt == "json":
+        import json
+
+        text = json.dumps({"attrs": {k: v for k, v in summary.attrs.items()},
+                           "rows": json.loads(summary.to_json(orient="records"))}, indent=2, default=str)
+    else:
+        text = make_table(summary, layout, fmt, baseline=baseline, significance=significance)
     if out is None:
         click.echo(text)
     else:

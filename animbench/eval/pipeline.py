@@ -43,7 +43,7 @@ class EvalSpec:
     salient_dir: Optional[Path] = None      # for salient_backend="folder"
     salient_matting: str = "feather"        # builtin backend: "feather" or "cf" (pymatting closed-form)
     from_reconstruction: Optional[Path] = None  # reuse the PNG strips of an earlier `reconstruct` run
-    ci: str = "frame"
+    ci: str = "video"
     max_videos: Optional[int] = None
     device: str = "cpu"
     batch_size: int = 8
@@ -240,6 +240,10 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
         if previous.get("run_key") != run_key:
             raise UserError(f"{out}: holds a run with different settings (run key {previous.get('run_key')} != "
                             f"{run_key}); pass a new --out directory, or delete {out} to start over")
+        if spec.label is not None and previous.get("label") != _default_label(spec):
+            store.update_manifest(label=_default_label(spec))  # the label names the run; it changes no number
+            print(f"animbench: note: {out} relabelled {previous.get('label')!r} -> {_default_label(spec)!r}",
+                  file=sys.stderr)
     else:
         store.write_manifest(build_manifest(
             spec.kind, config={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()},
@@ -249,6 +253,7 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
                    "weights": "random (seeded, --random-weights)" if spec.random_weights else
                    ("checkpoint" if spec.checkpoint else None),
                    "pooling": getattr(model, "pooling", "frame"),
+                   "variant": getattr(model, "trained_variant", None),
                    "frame_size": {"size": list(dataset.frame_size), "rule": size_rule,
                                   "native": list(model.native_size) if getattr(model, "native_size", None) else None,
                                   "warning": size_note},

@@ -18,8 +18,8 @@ grid_samples use the pre-1.3 default align_corners=True (`align_corners=False` r
 unmodified code does on torch ≥ 1.3). The identity grid is numpy's linspace(-1, 1) cast to float32, x first.
 Inputs are RGB in [0,1] at 256×256 without normalisation (the demo: PIL resize → ToTensor); the output is
 clamped to [0,1] as the demo notebook does before showing/saving it (bilinear warps of [0,1] images only
-leave [0,1] by rounding). The release predates BatchNorm-statistics updates by the user: the loader returns
-the model in eval mode, and inference must stay in eval mode (running statistics, not batch statistics).
+leave [0,1] by rounding). The networks use BatchNorm (BatchNorm-era pix2pix): the loader returns the model in
+eval mode, and inference must stay in eval mode (running statistics, not batch statistics).
 """
 from __future__ import annotations
 
@@ -43,8 +43,9 @@ class _Level(nn.Module):
     Sequential indices (they are the state_dict names) follow the authors' pix2pix variant: down =
     [LeakyReLU(0.2), Conv4×4/2, BN] ([Conv] outermost, no BN innermost); up = [ReLU, Upsample×2 bilinear,
     Conv3×3, BN] (no BN outermost, + Tanh for the driving network). No convolution has a bias. With `skip`,
-    a level returns [up output, its LeakyReLU'd input] concatenated on channels (the authors' LeakyReLU is
-    in-place, so the skip path carries the activated input).
+    a level returns [up output, its input] concatenated on channels. (The authors' LeakyReLU is in-place,
+    so their skip carries the activated input; that changes nothing, as the parent's `up` starts with a
+    ReLU and ReLU(LeakyReLU(x)) = ReLU(x).)
     """
 
     def __init__(self, outer_nc: int, inner_nc: int, input_nc: Optional[int] = None,
@@ -75,15 +76,9 @@ class _Level(nn.Module):
             self.submodule = submodule
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.outermost:
-            inner = self.down(x)
-        else:
-            x = self.down[0](x)
-            inner = self.down[1:](x)
+        inner = self.down(x)
         y = self.up(inner if self.innermost else self.submodule(inner))
-        if self.skip and not self.outermost:
-            y = torch.cat([y, x], 1)
-        return y
+        return torch.cat([y, x], 1) if self.skip and not self.outermost else y
 
 
 class _Generator(nn.Module):
@@ -152,8 +147,8 @@ class X2FaceModel(AnimationModel):
                  input_num_channels: int = 3, chunk: Union[int, str, None] = "auto"):
         super().__init__()
         # The two networks run `chunk` frames at a time. Batched convolutions round differently from
-        # single-frame ones, and grid_sample amplifies it: the authors' own code gives predictions 3.4e-5
-        # apart for the same frames run batched or one by one. chunk=1 makes a batch bit-identical to the
+        # single-frame ones, and grid_sample amplifies it: the authors' own code gives predictions 1.8e-5
+        # apart for the same frames run batched or one by one (CPU). chunk=1 makes a batch bit-identical to the
         # frame-by-frame reference at no cost on a CPU (compute-bound either way). "auto" = 1 on CPU, whole
         # batches on CUDA; None = whole batches. The warps are always batched.
         self.chunk = chunk
@@ -246,7 +241,7 @@ def _state_dict_of(payload, path) -> dict:
     if "state_dict" in payload:
         return payload["state_dict"]
     if payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
-        pass
+        return payload  # a bare state_dict
     keys = ", ".join(map(str, list(payload)[:6]))
     raise UserError(f"{path}: no 'state_dict' entry (found: {keys}); not an X2Face checkpoint")
 

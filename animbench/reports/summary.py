@@ -20,7 +20,7 @@ DEFAULT_LABELS = {"copy-source": "Copy source", "x2face": "X2Face", "monkeynet":
                   "fomm-adv": "FOMM+", "prioritycut": "Ours", "unet": "+ U-Net", "cutmix": "+ CutMix"}
 MAIN_ORDER = ["copy-source", "x2face", "monkeynet", "fomm", "fomm-adv", "prioritycut"]
 LADDER_ORDER = ["fomm", "fomm-adv", "unet", "cutmix", "prioritycut"]
-LADDER_LABELS = {"fomm": "Baseline", "fomm-adv": "+ Adv", "unet": "+ U-Net", "cutmix": "+ CutMix",
+LADDER_LABELS = {"fomm": "FOMM", "fomm-adv": "+ Adv", "unet": "+ U-Net", "cutmix": "+ CutMix",
                  "prioritycut": "+ PriorityCut"}
 
 
@@ -33,22 +33,36 @@ class Run:
 
     @property
     def model(self) -> str:
-        return self.manifest.get("model") or str(self.frames["model"].iloc[0])
+        """The model, or for a checkpoint of `animbench train` its rung of the ladder (fomm ... prioritycut)."""
+        return self.manifest.get("variant") or self.manifest.get("model") or str(self.frames["model"].iloc[0])
 
     @property
     def label(self) -> str:
-        return (self.manifest.get("label") or DEFAULT_LABELS.get(self.model, self.model)) + self.label_suffix
+        default = (LADDER_LABELS.get(self.model) if self.manifest.get("variant") else None) \
+            or DEFAULT_LABELS.get(self.model, self.model)
+        return (self.manifest.get("label") or default) + self.label_suffix
 
     @property
     def test_set(self) -> str:
         return str(self.manifest.get("dataset_manifest_hash") or "unknown")
 
 
-def load_runs(paths: Sequence, allow_mixed_datasets: bool = False) -> List[Run]:
+def load_runs(paths: Sequence, allow_mixed_datasets: bool = False,
+              labels: Optional[Dict[str, str]] = None) -> List[Run]:
+    """The runs in `paths`; `labels` {run path or its folder name: label} relabels them for this report."""
     runs = []
+    labels = dict(labels or {})
     for path in paths:
         store = open_run(path)
-        runs.append(Run(Path(path), store.read_manifest(), store.read_frames()))
+        manifest = store.read_manifest()
+        for key in (str(path), str(Path(path)), Path(path).name):
+            if key in labels:
+                manifest["label"] = labels.pop(key)
+                break
+        runs.append(Run(Path(path), manifest, store.read_frames()))
+    if labels:
+        raise UserError(f"--label {next(iter(labels))}=...: no such run among the arguments; use a run directory "
+                        f"as given or its folder name")
     test_sets = {r.test_set for r in runs}
     if len(test_sets) > 1:
         if not allow_mixed_datasets:
@@ -85,7 +99,7 @@ def metric_meta(column: str, manifest_info: Optional[dict] = None) -> dict:
 POOLINGS = ("frame", "video", "native")
 
 
-def summarize(runs: Sequence[Run], ci: str = "frame", method: str = "percentile", n_resamples: int = 2000,
+def summarize(runs: Sequence[Run], ci: str = "video", method: str = "percentile", n_resamples: int = 2000,
               seed: int = 0, baseline: Optional[str] = None, significance: bool = False,
               pooling: str = "frame") -> pd.DataFrame:
     """One row per (run, metric column): estimate, CI, and paired diff vs `baseline`.

@@ -2,7 +2,7 @@
 
 - `main` (Tables 2/3): L1 | PSNR All/Salient/¬Salient | SSIM All/Salient/¬Salient | AKD | MKR | AED
 - `compact` (Tables 1/4): L1 | PSNR | SSIM | AKD | MKR | AED
-- `ablation` (Table 5): the main columns, rows in ladder order (Baseline, + Adv, + U-Net, + CutMix, + PriorityCut)
+- `ablation` (Table 5): the main columns, rows in ladder order (FOMM, + Adv, + U-Net, + CutMix, + PriorityCut)
 - `topk` (Tables A2–A4): k = 10…50, cells "top-k / ¬top-k", PSNR and SSIM as two separate tables
 
 A column appears only when some run has it. Per column: bold = best, underlined = second best (ranked on the

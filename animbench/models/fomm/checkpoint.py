@@ -52,6 +52,8 @@ def load_fomm(checkpoint=None, config=None, device="cpu", align_corners: bool = 
                             f"not a FOMM checkpoint")
         load_module_state(model.generator, payload["generator"], "generator", checkpoint)
         load_module_state(model.kp_detector, payload["kp_detector"], "kp_detector", checkpoint)
+        # checkpoints written by `animbench train` name their rung of the ladder (reports label rows by it)
+        model.trained_variant = (payload.get("animbench") or {}).get("variant")
     return model.to(device).eval()
 
 
