@@ -60,7 +60,8 @@ class MotionTransferGenerator(nn.Module):
         grid = resize(grid.permute(0, 4, 1, 2, 3), (d,) + tuple(inp.shape[3:]), mode=self.interpolation_mode)
         return grid_sample(inp, grid.permute(0, 2, 3, 4, 1), self.align_corners)
 
-    def motion(self, source_image: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints) -> Dict[str, torch.Tensor]:
+    def motion(self, source_image: torch.Tensor, kp_driving: Keypoints,
+               kp_source: Keypoints) -> Dict[str, torch.Tensor]:
         """What depends on the keypoints: the dense flow grid (B,D,h,w,3) and the keypoint embedding."""
         out = {"flow": self.dense_motion_module(source_image, kp_driving, kp_source)}
         if self.kp_embedding_module is not None:
@@ -81,7 +82,10 @@ class MotionTransferGenerator(nn.Module):
 
     def forward(self, source_image: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints,
                 skips: Optional[List[torch.Tensor]] = None) -> Dict[str, torch.Tensor]:
-        """source (B,C,1,H,W), kp_driving (B,D,K,…), kp_source (B,1,K,…) → video_prediction/deformed (B,C,D,H,W)."""
+        """source (B,C,1,H,W), kp_driving (B,D,K,…), kp_source (B,1,K,…) → video_prediction/deformed (B,C,D,H,W).
+
+        This is the authors' forward; `skips` may hold the source's encoder skips computed beforehand.
+        """
         if skips is None:
             skips = self.encode(source_image)
         return self.synthesize(source_image, skips, self.motion(source_image, kp_driving, kp_source))

@@ -2,8 +2,10 @@
 
 Reconstruction follows the authors' reconstruction.py: the source is frame 0, keypoints of every driving
 frame are detected on that frame alone, keypoints are used as they are (absolute), and the generator runs
-once per driving frame with a depth of one. Here driving frames are folded into the batch dimension, which
-is the same computation (every conv has a (1,k,k) kernel and BatchNorm runs on its stored statistics).
+once per driving frame with a depth of one. Here the driving frames are stacked along the depth axis of one
+video (B=1, D=frames), which the authors' modules support natively: every conv has a (1,k,k) kernel,
+BatchNorm uses its stored statistics, the flow's depth coordinate is 0 and resampling keeps the depth
+size, so frames never mix.
 """
 from __future__ import annotations
 
@@ -87,12 +89,10 @@ class SourceState:
     skips: List[torch.Tensor]
 
 
-def _expand(t: torch.Tensor, batch: int) -> torch.Tensor:
-    return t if t.shape[0] == batch else t.expand(batch, *t.shape[1:])
-
-
 class MonkeyNetModel(AnimationModel):
     has_motion_maps = False
+    fully_convolutional = True  # (1,k,k) convolutions: the authors' code runs any size its hourglasses divide
+    pooling = "video"           # reconstruction.py prints the mean over videos of each video's mean L1
 
     def __init__(self, config: dict, config_name: str = DEFAULT_CONFIG, align_corners: bool = True,
                  motion_chunk: Union[int, str, None] = "auto"):
@@ -101,11 +101,12 @@ class MonkeyNetModel(AnimationModel):
         self.config_name = config_name
         self.kp_detector, self.generator = build_networks(config)
         self.native_size = image_size(config)
-        # Keypoints and dense motion (a small share of the FLOPs) run `motion_chunk` driving frames at a time.
-        # With 1 they are bit-identical to the authors' per-frame loop on CPU; batched convolutions round
-        # differently (~4e-7 on keypoints) and grid_sample amplifies that into ~3e-5 on sharp textures of
-        # `deformed`. None batches everything. "auto" = 1 on CPU, None on CUDA (per-frame motion is
-        # launch-bound there). The generator's decoder always runs on the whole batch.
+        # Keypoints and dense motion (a small share of the FLOPs) run `motion_chunk` driving frames at a time;
+        # the decoder always gets all frames, stacked along depth. With 1, keypoints and `deformed` are
+        # bit-identical to the authors' per-frame loop on CPU. With several frames per call, convolutions
+        # with some shapes (nemo's/moving-gif's keypoint detector) round differently (~6e-7 on keypoints)
+        # and grid_sample amplifies that to ~3e-5 on sharp textures of `deformed` (4e-4 for vox-full).
+        # None = all frames at once. "auto" = 1 on CPU, None on CUDA (per-frame motion is launch-bound).
         self.motion_chunk = motion_chunk
         self.set_align_corners(align_corners)
 
@@ -124,14 +125,14 @@ class MonkeyNetModel(AnimationModel):
 
     @staticmethod
     def _video(frames: torch.Tensor, what: str) -> torch.Tensor:
+        """(N,3,H,W) frames → one video (1,3,N,H,W) with the frames along depth."""
         if frames.dim() != 4 or frames.shape[1] != 3:
-            raise ValueError(f"Monkey-Net takes {what} frames (B,3,H,W), got {tuple(frames.shape)}")
-        return frames.unsqueeze(2)  # (B,3,1,H,W): one frame deep, as in the authors' per-frame loop
+            raise ValueError(f"Monkey-Net takes {what} frames (N,3,H,W), got {tuple(frames.shape)}")
+        return frames.transpose(0, 1).unsqueeze(0)
 
     def detect(self, frames: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Keypoints of each frame (B,3,H,W) on its own: {'mean': (B,K,2), 'var': (B,K,2,2)}."""
-        kp = self.kp_detector(self._video(frames, "driving"))
-        return {k: v[:, 0] for k, v in kp.items()}
+        """Keypoints of each frame (N,3,H,W) on its own: {'mean': (N,K,2), 'var': (N,K,2,2)}."""
+        return {k: v[0] for k, v in self.kp_detector(self._video(frames, "driving")).items()}
 
     def prepare_source(self, source: torch.Tensor) -> SourceState:
         if source.dim() != 4 or source.shape[0] != 1:
@@ -141,16 +142,14 @@ class MonkeyNetModel(AnimationModel):
 
     def _motion_chunk(self, device: torch.device) -> Optional[int]:
         if self.motion_chunk == "auto":
-            return None
+            return 1 if device.type == "cpu" else None
         return self.motion_chunk or None
 
     def animate(self, state: SourceState, driving: torch.Tensor) -> Dict[str, torch.Tensor]:
-        if driving.dim() != 4 or driving.shape[1] != 3:
-            raise ValueError(f"Monkey-Net takes driving frames (B,3,H,W), got {tuple(driving.shape)}")
-        if driving.shape[2:] != state.source.shape[3:]:
-            raise ValueError(f"source {tuple(state.source.shape[3:])} and driving {tuple(driving.shape[2:])} differ")
+        video = self._video(driving, "driving")                     # (1,3,N,H,W)
+        if video.shape[3:] != state.source.shape[3:]:
+            raise ValueError(f"source {tuple(state.source.shape[3:])} and driving {tuple(video.shape[3:])} differ")
         frames = driving.shape[0]
-        video = driving.permute(1, 0, 2, 3).unsqueeze(0)            # (1,3,N,H,W): frames along depth
         step = self._motion_chunk(driving.device) or frames
         kps, motions = [], []
         for i in range(0, frames, step):
@@ -160,8 +159,8 @@ class MonkeyNetModel(AnimationModel):
         kp_driving = _cat(kps, dim=1)
         motion = _cat_motion(motions)
         out = self.generator.synthesize(state.source, state.skips, motion)
-        return {"prediction": out["video_prediction"][0].transpose(0, 1),
-                "deformed": out["video_deformed"][0].transpose(0, 1),
+        return {"prediction": out["video_prediction"][0].transpose(0, 1).contiguous(),
+                "deformed": out["video_deformed"][0].transpose(0, 1).contiguous(),
                 "kp_driving": {k: v[0] for k, v in kp_driving.items()},
                 "kp_source": {k: v[0].expand(frames, *v.shape[2:]) for k, v in state.kp_source.items()}}
 
