@@ -46,9 +46,9 @@ def cli(ctx, verbose):
 
 # ---------------------------------------------------------------------------------------------- list
 @cli.command("list")
-@click.argument("what", type=click.Choice(["models", "datasets", "metrics"]))
+@click.argument("what", type=click.Choice(["models", "datasets", "metrics", "configs"]))
 def list_cmd(what):
-    """List the registered models, datasets or metrics."""
+    """List the registered models, datasets, metrics or bundled configs."""
     if what == "models":
         from animbench.models import MODELS
 
@@ -61,6 +61,9 @@ def list_cmd(what):
             preset = DATASETS.get(name)
             size = "x".join(str(s) for s in preset.frame_size)
             click.echo(f"{name:8s} {size:8s} {preset.description}")
+    elif what == "configs":
+        for family, names in _bundled_configs():
+            click.echo(f"{family:22s} {', '.join(names)}")
     else:
         from animbench.metrics import METRICS
 
@@ -69,6 +72,21 @@ def list_cmd(what):
             arrow = "higher is better" if spec.higher_is_better else "lower is better"
             masked = ", maskable" if spec.maskable else ""
             click.echo(f"{name:8s} {spec.display:6s} {arrow}{masked}. {spec.description}")
+
+
+def _bundled_configs():
+    from animbench.models.fomm.model import BUNDLED_CONFIGS
+    from animbench.train.config import bundled_train_configs
+
+    configs = [("fomm / fomm-adv", list(BUNDLED_CONFIGS))]
+    try:
+        from animbench.models.monkeynet.model import BUNDLED_CONFIGS as MONKEYNET
+
+        configs.append(("monkeynet", list(MONKEYNET)))
+    except ImportError:
+        pass
+    configs.append(("train (animbench train)", bundled_train_configs()))
+    return configs
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -96,7 +114,8 @@ def data_sample(out, size):
 
 @data.command("check")
 @click.argument("root", type=click.Path(path_type=Path))
-@click.option("--size", default="256", show_default=True, help="Expected frame size, e.g. 256 or 256x256.")
+@click.option("--size", default=None,
+              help="Expected frame size, e.g. 256 or 256x256 (default: the size of the first frame found).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @click.option("--for-training", is_flag=True, help="Also require a train/ split (needed by `animbench train`).")
 def data_check(root, size, as_json, for_training):
@@ -283,7 +302,7 @@ def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_si
 @click.option("--resamples", default=2000, show_default=True, type=click.IntRange(min=100),
               help="Bootstrap resamples (at least 100).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Bootstrap seed.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the table here (default: print it).")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write PNG/PDF plots into this folder.")
@@ -348,19 +367,22 @@ _TRAIN_CONFIG_FOR = {"vox": "prioritycut-vox", "taichi": "prioritycut-taichi", "
 @cli.command("train")
 @click.argument("variant", type=click.Choice(["fomm", "fomm-adv", "unet", "cutmix", "prioritycut"]))
 @click.option("--dataset", "-d", default=None, help="vox, taichi, bair or sample (picks the bundled config).")
-@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Dataset root holding train/ (and test/); default: the preset's root.")
 @click.option("--config", default=None, help="Bundled training config (prioritycut-vox, tiny, ...) or a YAML.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs to train (default: the config's).")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None,
               help="Stop after N optimisation steps (overrides --epochs).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Per-process batch size (the paper: 20).")
-@click.option("--image-size", default=None, help="Frame size, e.g. 64 or 256.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--size", "--image-size", "image_size", default=None,
+              help="Frame size, e.g. 64 or 256 (default: the config's; --image-size is an alias).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N (torchrun: cuda).")
 @click.option("--amp", type=click.Choice(["bf16", "fp16"]), default=None, help="Mixed precision.")
 @click.option("--channels-last", is_flag=True, help="channels_last memory format.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of initialisation, batches and augmentation.")
 @click.option("--vgg-weights", default=None, help="torchvision (download once), a local .pth, or random.")
 def train_cmd(variant, dataset, data_root, config, out, epochs, max_steps, batch_size, image_size, device, amp,
               channels_last, resume, seed, vgg_weights):
@@ -385,6 +407,7 @@ def train_cmd(variant, dataset, data_root, config, out, epochs, max_steps, batch
         overrides["dataset"]["root"] = str(data_root)
     if image_size is not None:
         overrides["dataset"]["frame_size"] = list(_parse_size(image_size))
+        overrides["size_from_user"] = True
     if epochs is not None:
         overrides["train"]["epochs"] = epochs
     if batch_size is not None:
@@ -400,7 +423,8 @@ def train_cmd(variant, dataset, data_root, config, out, epochs, max_steps, batch
 
 
 @cli.command("demo")
-@click.option("--out", "-o", default="demo-out", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "-o", default="demo-out", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the demo's training runs, evaluations, report.md and plots.")
 @click.option("--steps", default=150, show_default=True, type=click.IntRange(min=1), help="Training steps per model.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of training and CIs.")
 def demo_cmd(out, steps, seed):

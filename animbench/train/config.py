@@ -56,6 +56,10 @@ def merge(base: dict, update: dict) -> dict:
     return out
 
 
+def bundled_train_configs():
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
 def load_train_config(variant: str, config: Optional[str] = None, overrides: Optional[dict] = None) -> dict:
     if variant not in VARIANTS:
         raise UserError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")

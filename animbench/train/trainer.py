@@ -8,6 +8,7 @@ uninterrupted one (CPU) and nothing but weights/optimisers/schedulers needs savi
 """
 from __future__ import annotations
 
+import copy
 import io
 import json
 import time
@@ -59,6 +60,18 @@ class Trainer:
         self.amp = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[amp]
         tcfg, dcfg = cfg["train"], cfg["discriminator"]
         self.model_config = load_config(cfg["model"])
+        # inputs first (no VGG download before we know the data is there)
+        dsc = cfg["dataset"]
+        dataset = open_dataset(dsc["name"], root=dsc.get("root"), split="train", frame_size=tuple(dsc["frame_size"]))
+        native = tuple(self.model_config.get("dataset_params", {}).get("frame_shape", [256, 256])[:2])
+        if native != tuple(dataset.frame_size):
+            if not cfg.get("size_from_user"):
+                raise UserError(f"{dataset.root}/train: frames are {dataset.frame_size[0]}x{dataset.frame_size[1]} "
+                                f"but the model config is for {native[0]}x{native[1]}; pass --size "
+                                f"{dataset.frame_size[0]} to train at the data's size, or a matching --config")
+            # FOMM is fully convolutional: the user's --size sets the frame shape the config records
+            self.model_config = copy.deepcopy(self.model_config)
+            self.model_config.setdefault("dataset_params", {})["frame_shape"] = [*dataset.frame_size, 3]
         torch.manual_seed(seed)
         self.kp_detector, self.generator = build_networks(self.model_config, align_corners=tcfg["align_corners"])
         common = self.model_config["model_params"]["common_params"]
@@ -88,12 +101,6 @@ class Trainer:
                            for o in (self.opt_g, self.opt_kp, self.opt_d) if o is not None]
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
 
-        dsc = cfg["dataset"]
-        dataset = open_dataset(dsc["name"], root=dsc.get("root"), split="train", frame_size=tuple(dsc["frame_size"]))
-        native = tuple(self.model_config.get("dataset_params", {}).get("frame_shape", [256, 256])[:2])
-        if native != tuple(dataset.frame_size):
-            raise UserError(f"dataset frames are {dataset.frame_size} but the model config is for {native}; "
-                            f"pass a matching --image-size or --config")
         self.pairs = FramePairs(dataset, num_repeats=dsc["num_repeats"], id_sampling=dsc["id_sampling"], seed=seed,
                                 hflip=dsc.get("hflip", False), time_flip=dsc.get("time_flip", False))
         self.batch_size = tcfg["batch_size"]
