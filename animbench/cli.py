@@ -108,7 +108,7 @@ def data_sample(out, size):
     h, w = _parse_size(size)
     if h != w or h not in (64, 256):
         raise UserError(f"--size {size}: the sample dataset exists at 64 or 256; pass one of those")
-    root = write_sample(out, size=h)
+    root = write_sample(out, size=h, progress=True)
     click.echo(f"wrote the sample dataset ({h}x{w}) to {root}")
 
 
@@ -337,7 +337,7 @@ def report_cmd(runs, fmt, layout, baseline, ci, ci_method, significance, resampl
     loaded = load_runs(runs, allow_mixed_datasets=allow_mixed_datasets, labels=labels)
     summary = summarize(loaded, ci=ci, method=ci_method, n_resamples=resamples, seed=seed, baseline=baseline,
                         pooling=pooling,
-                        significance=significance)
+                        significance=significance, progress=True)
     if fmt == "csv":
         text = summary.to_csv(index=False)
     elif fmt == "json":
@@ -355,6 +355,7 @@ def report_cmd(runs, fmt, layout, baseline, ci, ci_method, significance, resampl
     if plots is not None:
         from animbench.reports.plots import qualitative_from_runs
 
+        click.echo(f"writing plots into {plots} ...", err=True)
         for path in write_plots(summary, plots) + qualitative_from_runs(loaded, plots / "qualitative"):
             click.echo(f"wrote {path}")
 

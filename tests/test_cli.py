@@ -75,3 +75,40 @@ def test_data_sample_then_check(tmp_path):
     assert r.returncode == 1 and "broken.png: cannot read image" in r.stderr and "1 problem(s)" in r.stderr
     r = run_cli("data", "sample", "--out", str(out))
     assert r.returncode == 2 and "not empty" in r.stderr
+
+
+def test_every_option_of_every_command_has_help():
+    import click
+
+    from animbench.cli import cli
+
+    missing = []
+
+    def walk(command, path):
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, path + [name])
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden and not (param.help or "").strip():
+                missing.append(f"{' '.join(path)} {param.opts[0]}")
+        if not (command.help or "").strip() and path:
+            missing.append(f"{' '.join(path)} (command)")
+
+    walk(cli, [])
+    assert not missing, missing
+
+
+def test_options_named_alike_across_commands():
+    from animbench.cli import cli
+
+    def options(*path):
+        command = cli
+        for name in path:
+            command = command.commands[name]
+        return {o for p in command.params for o in getattr(p, "opts", [])}
+
+    for path in (("eval",), ("reconstruct",), ("train",), ("report",), ("demo",), ("data", "sample")):
+        assert {"-o", "--out"} <= options(*path), path
+    for path in (("eval",), ("reconstruct",), ("train",), ("data", "sample"), ("data", "check")):
+        assert "--size" in options(*path), path
+    assert "--image-size" in options("train") and "--seed" in options("eval")

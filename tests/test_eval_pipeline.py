@@ -163,3 +163,21 @@ def test_builtin_salient_masks_are_cached_per_dataset_and_reused(tmp_path, monke
     monkeypatch.setattr(salient.BuiltinSalient, "masks", no_recompute)
     second = run_eval(_spec(tmp_path / "b", max_videos=1, masks=("salient",), label="again"), progress=False)
     pd.testing.assert_frame_equal(second.read_frames().drop(columns="model"), first.drop(columns="model"))
+
+
+def test_from_reconstruction_uses_its_own_maps_for_topk(tmp_path, tiny_fomm):
+    config, checkpoint = tiny_fomm
+    fomm = dict(model="fomm", config=str(config), checkpoint=checkpoint, max_videos=1, frame_size=(64, 64))
+    run_eval(_spec(tmp_path / "recon", metrics=("l1",), kind="reconstruct", save_maps=True, **fomm), progress=False)
+    a = run_eval(_spec(tmp_path / "a", masks=("topk",), topk_ks=(10, 30),
+                       from_reconstruction=tmp_path / "recon", **fomm), progress=False)
+    assert a.read_manifest()["identity"]["topk_from"] == str(tmp_path / "recon")
+    # the same masks as naming the reconstruction run as the top-k baseline explicitly
+    b = run_eval(_spec(tmp_path / "b", masks=("topk",), topk_ks=(10, 30), topk_from=tmp_path / "recon",
+                       from_reconstruction=tmp_path / "recon", **fomm), progress=False)
+    pd.testing.assert_frame_equal(a.read_frames(), b.read_frames())
+    # without maps in the reconstruction run, top-k still needs --topk-from
+    run_eval(_spec(tmp_path / "recon2", metrics=("l1",), kind="reconstruct", **fomm), progress=False)
+    with pytest.raises(UserError, match="--topk-from"):
+        run_eval(_spec(tmp_path / "c", masks=("topk",), from_reconstruction=tmp_path / "recon2", **fomm),
+                 progress=False)

@@ -148,9 +148,12 @@ def sample_frames_hash(size: int = 64) -> str:
     return h.hexdigest()
 
 
-def write_sample(out_dir, size: int = 64) -> Path:
+def write_sample(out_dir, size: int = 64, progress: bool = False) -> Path:
     """Write the sample dataset (PNG folders, FOMM layout) into `out_dir` (created; must be empty/new)."""
     import imageio.v3 as iio
+    from tqdm.auto import tqdm
+
+    from animbench.progress import progress_options
 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
@@ -160,7 +163,9 @@ def write_sample(out_dir, size: int = 64) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        for split, name, frames in iter_sample_videos(size):
+        total = sum(len(ids) for ids in _SPLITS.values()) * _CLIPS
+        for split, name, frames in tqdm(iter_sample_videos(size), total=total, unit="clip", disable=not progress,
+                                        desc=f"sample {size}x{size}", **progress_options()):
             folder = tmp / split / name
             folder.mkdir(parents=True)
             for t, frame in enumerate(frames):

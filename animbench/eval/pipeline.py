@@ -209,13 +209,16 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
                         f"reconstructed, or reconstruct this dataset")
 
     want_topk = "topk" in spec.masks
-    own_maps = spec.save_maps or (want_topk and spec.topk_from is None)
+    topk_from = spec.topk_from
+    if want_topk and topk_from is None and recon is not None and (Path(spec.from_reconstruction) / "maps").is_dir():
+        topk_from = Path(spec.from_reconstruction)  # the reconstruction run saved its maps: they define top-k
+    own_maps = spec.save_maps or (want_topk and topk_from is None)
     if own_maps and model is not None and not getattr(model, "has_motion_maps", False):
         raise UserError(f"--model {spec.model} has no occlusion/background maps; top-k masks need "
                         f"--topk-from BASELINE_RUN (a FOMM run made with --save-maps)")
     if own_maps and model is None:
         raise UserError("--from-reconstruction cannot produce motion maps; pass --topk-from BASELINE_RUN")
-    maps_dir = Path(spec.topk_from) / "maps" if spec.topk_from else out / "maps"
+    maps_dir = Path(topk_from) / "maps" if topk_from else out / "maps"
     topk = _TopkSource(maps_dir, spec.topk_ks, spec.topk_threshold) if want_topk else None
 
     checkpoint_sha = file_sha256(spec.checkpoint) if spec.checkpoint else None
@@ -224,7 +227,7 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
         "model_settings": model.describe() if model is not None and hasattr(model, "describe") else None,
         "align_corners": spec.align_corners, "dataset_manifest_hash": data_manifest["hash"],
         "metrics": list(spec.metrics), "masks": list(spec.masks), "topk_ks": list(spec.topk_ks),
-        "topk_threshold": spec.topk_threshold, "topk_from": str(spec.topk_from) if spec.topk_from else None,
+        "topk_threshold": spec.topk_threshold, "topk_from": str(topk_from) if topk_from else None,
         "salient_backend": spec.salient_backend if "salient" in spec.masks else None,
         "salient_matting": spec.salient_matting if "salient" in spec.masks else None,
         "from_reconstruction": recon,

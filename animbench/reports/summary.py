@@ -101,7 +101,7 @@ POOLINGS = ("frame", "video", "native")
 
 def summarize(runs: Sequence[Run], ci: str = "video", method: str = "percentile", n_resamples: int = 2000,
               seed: int = 0, baseline: Optional[str] = None, significance: bool = False,
-              pooling: str = "frame") -> pd.DataFrame:
+              pooling: str = "frame", progress: bool = False) -> pd.DataFrame:
     """One row per (run, metric column): estimate, CI, and paired diff vs `baseline`.
 
     `pooling`: "frame" = mean over all frames (FOMM's protocol), "video" = mean of per-video means
@@ -116,7 +116,13 @@ def summarize(runs: Sequence[Run], ci: str = "video", method: str = "percentile"
     if pooling not in POOLINGS:
         raise UserError(f"--pooling {pooling}: use one of {', '.join(POOLINGS)}")
     base_run = _find_baseline(runs, baseline) if baseline else None
+    from tqdm.auto import tqdm
+
+    from animbench.progress import progress_options
+
     rows = []
+    total = sum(len([c for c in r.frames.columns if c not in KEY_COLUMNS]) for r in runs)
+    bar = tqdm(total=total, unit="column", desc="bootstrap", disable=not progress, **progress_options())
     for run in runs:
         info = run.manifest.get("metric_info")
         estimator = _estimator(run, pooling)
@@ -144,6 +150,8 @@ def summarize(runs: Sequence[Run], ci: str = "video", method: str = "percentile"
                     row.update(diff=d.ci.estimate, diff_low=d.ci.low, diff_high=d.ci.high,
                                diff_significant=d.significant, n_paired=len(joined))
             rows.append(row)
+            bar.update(1)
+    bar.close()
     summary = pd.DataFrame(rows)
     mixed = len({r.test_set for r in runs}) > 1
     summary.attrs.update(ci_unit=ci, ci_method=method, n_resamples=n_resamples, seed=seed,
