@@ -9,7 +9,7 @@ from animbench.data.sample import iter_sample_videos, sample_frames_hash
 
 # Recorded from a first generation and confirmed identical when generated again in a separate process
 # (test_hash_is_identical_across_processes); any change to the generator must bump sample.VERSION.
-EXPECTED_HASH_64 = "12f828bff9cb94ac183c70f32a1762c2e29147a3d4b705417b4c1bfd6a8aeab5"
+EXPECTED_HASH_64 = "9e437d9a8f77fa1ad4181e267fbe116a23bee5757aacccf69df1fac31b2a8552"  # v2
 
 
 def test_hash_is_pinned():
@@ -50,6 +50,34 @@ def test_motion_and_disocclusion():
 def test_sample_dataset_opens_from_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ANIMBENCH_CACHE", str(tmp_path))
     ds = open_dataset("sample", split="test", frame_size=(64, 64))
-    assert len(ds) == 4 and (tmp_path / "sample-v1-64" / "train").is_dir()
+    from animbench.data.sample import VERSION
+
+    assert len(ds) == 4 and (tmp_path / f"sample-v{VERSION}-64" / "train").is_dir()
     direct = [f for s, _, f in iter_sample_videos(64) if s == "test"]
     np.testing.assert_array_equal(ds.videos[0].read_all(), direct[0])  # PNG round trip is lossless
+
+
+def _normalised_gray(rgb):
+    g = rgb @ np.array([0.299, 0.587, 0.114])
+    g = g - g.mean()
+    return g / np.linalg.norm(g)
+
+
+def test_test_identities_are_disjoint_from_training_ones():
+    """No test sprite is a training photo, flipped, mirrored or recoloured: the normalised correlation of the
+    grey levels (insensitive to tints) with every training sprite under every flip stays low."""
+    from animbench.data.sample import _SPLITS, _sprites
+
+    sprites = _sprites()
+    inside = sprites["id01"][..., 3] > 0.99
+    worst = 0.0
+    for test_id in _SPLITS["test"]:
+        t = _normalised_gray(sprites[test_id][..., :3][inside])
+        for train_id in _SPLITS["train"]:
+            image = sprites[train_id][..., :3]
+            for variant in (image, image[:, ::-1], image[::-1], image[::-1, ::-1]):
+                worst = max(worst, abs(float(t @ _normalised_gray(variant[inside]))))
+    assert worst < 0.5, worst
+    # the check itself detects a recoloured mirror copy (the kind v1 of the sample had)
+    copy = _normalised_gray(np.clip(sprites["id02"][:, ::-1, :3] * [0.75, 0.95, 1.0], 0, 1)[inside])
+    assert abs(float(copy @ _normalised_gray(sprites["id02"][:, ::-1, :3][inside]))) > 0.9

@@ -1,7 +1,9 @@
 """The embedded `sample` dataset: deterministic synthetic talking-head-like clips from scikit-image photos.
 
-Six identities are cut from photos that ship inside scikit-image (the astronaut's face, the cat `chelsea`,
-the `camera` man, and recoloured, mirrored copies of the three), each a soft elliptical sprite. A clip moves
+Six identities are cut from photos that ship inside scikit-image, each a soft elliptical sprite: training
+id01–id04 are the astronaut's face, the cat `chelsea`, the `camera` man and a recoloured mirror copy of the
+astronaut; test id05–id06 are photos used nowhere in training (the `coffee` cup, the `rocket`), so test
+identities are disjoint from training ones (tests/test_data_sample.py checks it, flips and recolours included). A clip moves
 the sprite over a static textured background (brick, grass, gravel, tinted) with temporally smooth motion:
 rotation (±10°), scale (±8%), translation (±12% of the frame), plus two local non-rigid warps — a "mouth"
 that opens and closes and an "eye" region that squeezes — so parts of the face move differently from the
@@ -27,7 +29,7 @@ import numpy as np
 from animbench.cache import cache_dir
 
 SAMPLE_SIZES = (64, 256)
-VERSION = 1
+VERSION = 2  # 2: test identities from photos not used in training (v1 reused recoloured training photos)
 NUM_FRAMES = 32
 _BASE = 256
 _SPLITS = {"train": ("id01", "id02", "id03", "id04"), "test": ("id05", "id06")}
@@ -51,24 +53,21 @@ def _crop_resize(img: np.ndarray, box: Tuple[int, int, int, int], size: int) -> 
 
 
 def _sprites() -> Dict[str, np.ndarray]:
-    """Six RGBA face sprites (160×160, float64): three photo crops and recoloured mirror copies."""
+    """Six RGBA sprites (160×160, float64). Train id01–id04: three photo crops and a recoloured mirror copy of
+    the first; test id05–id06: crops of two photos no training identity comes from."""
     size = 160
-    faces = {
-        "astronaut": _crop_resize(_photo("astronaut"), (20, 220, 140, 340), size),
-        "chelsea": _crop_resize(_photo("chelsea"), (0, 300, 60, 360), size),
-        "camera": _crop_resize(_photo("camera"), (40, 240, 170, 370), size),
+    crops = {
+        "id01": _crop_resize(_photo("astronaut"), (20, 220, 140, 340), size),
+        "id02": _crop_resize(_photo("chelsea"), (0, 300, 60, 360), size),
+        "id03": _crop_resize(_photo("camera"), (40, 240, 170, 370), size),
+        "id05": _crop_resize(_photo("coffee"), (40, 360, 140, 460), size),
+        "id06": _crop_resize(_photo("rocket"), (60, 400, 150, 490), size),
     }
+    crops["id04"] = np.clip(crops["id01"][:, ::-1] * np.array([1.0, 0.85, 0.7]), 0.0, 1.0)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     ell = ((xx - 79.5) / 70.0) ** 2 + ((yy - 79.5) / 78.0) ** 2
     alpha = np.clip((1.0 - ell) / 0.15, 0.0, 1.0)  # soft-edged ellipse
-    tints = [np.array([1.0, 0.85, 0.7]), np.array([0.75, 0.95, 1.0]), np.array([1.0, 0.8, 1.0])]
-    sprites = {}
-    for i, face in enumerate(faces.values()):
-        sprites[f"id0{i + 1}"] = np.dstack([face, alpha])
-        recoloured = np.clip(face[:, ::-1] * tints[i], 0.0, 1.0)
-        sprites[f"id0{i + 4}"] = np.dstack([recoloured, alpha])
-    # train: id01-id04 (three photos + one recoloured); test: id05-id06 (recoloured, mirrored)
-    return sprites
+    return {name: np.dstack([crops[name], alpha]) for name in sorted(crops)}
 
 
 def _background(index: int) -> np.ndarray:
