@@ -100,7 +100,7 @@ def package_versions() -> Dict[str, str]:
 
     versions = {"python": platform.python_version()}
     for name in ("animbench", "torch", "numpy", "scipy", "pandas", "pyarrow", "scikit-image", "imageio",
-                 "opencv-python-headless", "face-alignment", "pymatting"):
+                 "opencv-python", "face-alignment", "pooch", "pymatting"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
