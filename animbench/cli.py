@@ -176,6 +176,8 @@ def _model_options(f):
         click.option("--size", "frame_size", default=None,
                      help="Frame size of the data, e.g. 64 or 256 (default: the model's/dataset's)."),
         click.option("--label", default=None, help="Display name of this run in tables (default: model name)."),
+        click.option("--save-visualization", is_flag=True,
+                     help="Also write viz/<video>.png: source | driving | prediction | occlusion, one row per frame."),
         click.option("--random-weights", is_flag=True,
                      help="Run a model that needs weights with seeded random ones (smoke tests, timing); the "
                           "results are labelled '(random weights)'."),
@@ -240,7 +242,7 @@ def _print_summary(store, ci, n_resamples=2000, seed=0, method="percentile"):
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Seed of the printed bootstrap CIs (and of random weights).")
 def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, device, max_videos, align_corners,
-             trust_checkpoint, frame_size, label, random_weights, metrics, masks, topk_from, topk_ks,
+             trust_checkpoint, frame_size, label, save_visualization, random_weights, metrics, masks, topk_from, topk_ks,
              salient_backend, salient_dir, salient_matting, from_reconstruction, ci, ci_method, save_maps,
              psnr_identical, seed):
     """Reconstruct the test videos and compute per-frame metrics into OUT (resumable)."""
@@ -260,7 +262,7 @@ def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, dev
                     ci=ci, max_videos=max_videos, device=device, batch_size=batch_size,
                     align_corners=align_corners, frame_size=_parse_size(frame_size), save_maps=save_maps,
                     trust_checkpoint=trust_checkpoint, label=label, random_weights=random_weights,
-                    psnr_identical=psnr_identical, seed=seed)
+                    psnr_identical=psnr_identical, seed=seed, save_visualization=save_visualization)
     store = run_eval(spec)
     _print_summary(store, ci, seed=seed, method=ci_method)
 
@@ -269,7 +271,8 @@ def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, dev
 @_model_options
 @click.option("--save-maps", is_flag=True, help="Store occlusion/background maps per frame (for top-k masks).")
 def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, device, max_videos,
-                    align_corners, trust_checkpoint, frame_size, label, random_weights, save_maps):
+                    align_corners, trust_checkpoint, frame_size, label, save_visualization, random_weights,
+                    save_maps):
     """Reconstruct the test videos: OUT/png/<video>.png strips, per-frame L1, optional motion maps."""
     from animbench.eval.pipeline import EvalSpec, run_eval
 
@@ -278,7 +281,7 @@ def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_si
                     config=config, metrics=("l1",), max_videos=max_videos, device=device, batch_size=batch_size,
                     align_corners=align_corners, frame_size=_parse_size(frame_size), save_maps=save_maps,
                     trust_checkpoint=trust_checkpoint, label=label, random_weights=random_weights,
-                    kind="reconstruct")
+                    save_visualization=save_visualization, kind="reconstruct")
     store = run_eval(spec)
     frames = store.read_frames()
     click.echo(f"reconstructed {frames['video'].nunique()} videos, {len(frames)} frames into {out}; "

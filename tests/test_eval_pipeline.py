@@ -181,3 +181,19 @@ def test_from_reconstruction_uses_its_own_maps_for_topk(tmp_path, tiny_fomm):
     with pytest.raises(UserError, match="--topk-from"):
         run_eval(_spec(tmp_path / "c", masks=("topk",), from_reconstruction=tmp_path / "recon2", **fomm),
                  progress=False)
+
+
+def test_save_visualization_strips(tmp_path, tiny_fomm):
+    import imageio.v3 as iio
+
+    config, checkpoint = tiny_fomm
+    run_eval(_spec(tmp_path / "fomm", model="fomm", config=str(config), checkpoint=checkpoint, max_videos=1,
+                   frame_size=(64, 64), metrics=("l1",), save_visualization=True), progress=False)
+    video = open_dataset("sample", split="test", frame_size=(64, 64)).videos[0]
+    viz = iio.imread(tmp_path / "fomm" / "viz" / f"{video.name}.png")
+    assert viz.shape == (18 + 64 * video.num_frames, 4 * 64, 3)  # title row + one row per frame, 4 columns
+    strip = iio.imread(tmp_path / "fomm" / "png" / f"{video.name}.png")
+    np.testing.assert_array_equal(viz[18 + 64 * 5:18 + 64 * 6, 128:192], strip[:, 64 * 5:64 * 6])  # prediction
+    np.testing.assert_array_equal(viz[18:18 + 64, 64:128], video.read_all()[0])  # driving frame 0
+    run_eval(_spec(tmp_path / "copy", max_videos=1, metrics=("l1",), save_visualization=True), progress=False)
+    assert iio.imread(tmp_path / "copy" / "viz" / f"{video.name}.png").shape[1] == 3 * 64  # no occlusion map

@@ -191,7 +191,33 @@ def test_plots_written_and_deterministic(tmp_path):
     img = np.zeros((16, 16, 3), np.uint8)
     grid = qualitative_grid([{"source": img, "driving": img, "occlusion": np.ones((16, 16))}] * 2,
                             ["source", "driving", "occlusion"], tmp_path / "grid", formats=("png",))
-    assert iio.imread(grid[0]).shape[:2] == (round(1.2 * 2 * 100 + 30), round(1.2 * 3 * 100))
+    assert iio.imread(grid[0]).shape[:2] == (round((1.2 * 2 + 0.4) * 100), round((1.2 * 3 + 0.6) * 100))
+    with_bar = qualitative_grid([{"source": img, "driving": img, "occlusion": np.ones((16, 16))}] * 2,
+                                ["source", "driving", "occlusion"], tmp_path / "grid2", formats=("png",),
+                                row_labels=["v1\nframe 3", "v2\nframe 5"], colorbar_column="occlusion")
+    assert iio.imread(with_bar[0]).shape[0] == round((1.2 * 2 + 0.9) * 100)
+
+
+def test_plot_axes_units_and_far_off_models(tmp_path):
+    from animbench.reports.plots import _axis_name, _far_off, topk_plot
+
+    s = paper_summary()
+    assert _axis_name(s[s.column == "psnr"]) == "PSNR (dB) ↑" and _axis_name(s[s.column == "l1"]) == "L1 ↓"
+    # copy-source at the PSNR cap is far off the models' 25-40 dB: it gets its own panel, the others do not
+    values = {"copy": np.array([100.0, 100.0]), "a": np.array([30.0, 35.0]), "b": np.array([31.0, 36.0])}
+    assert _far_off(values) == ["copy"]
+    assert _far_off({"a": np.array([30.0, 35.0]), "b": np.array([31.0, 36.0])}) == []
+    rows = [{"label": label, "model": label, "column": f"psnr.{'not_' if inv else ''}top{k}", "metric": "psnr",
+             "mask": f"top{k}", "inverted": inv, "higher_is_better": True, "precision": 2, "display": "PSNR",
+             "unit": "dB", "estimate": base + k / 10, "low": base + k / 10 - 0.1, "high": base + k / 10 + 0.1,
+             "half_width": 0.1} for label, base in (("copy", 100.0), ("a", 30.0), ("b", 31.0))
+            for k in (10, 30) for inv in (False, True)]
+    summary = pd.DataFrame(rows)
+    summary.attrs["topk_sources"] = ["a"]
+    paths = topk_plot(summary, "psnr", tmp_path / "topk", formats=("png",))
+    import imageio.v3 as iio
+
+    assert iio.imread(paths[0]).shape[0] == 460  # the two-panel layout
 
 
 def test_report_cli_end_to_end(tmp_path):

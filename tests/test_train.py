@@ -27,6 +27,11 @@ def test_every_variant_trains_with_finite_losses(tmp_path, variant):
     payload = torch.load(tmp_path / variant / "checkpoints" / "final.pth.tar", weights_only=True)
     assert {"generator", "kp_detector", "optimizer_generator", "epoch", "animbench"} <= set(payload)
     assert ("discriminator" in payload) == (variant != "fomm")
+    import imageio.v3 as iio
+
+    grid = iio.imread(sorted((tmp_path / variant / "samples").glob("*.png"))[-1])
+    assert grid.shape[1] == 6 * 64 and (grid.shape[0] - 18) % 64 == 0  # column titles above rows of 64² images
+    assert grid[:18].min() < 128 and grid[:18].max() == 255  # dark title text on a white band
 
 
 def test_overfits_a_fixed_batch(tmp_path):

@@ -57,6 +57,7 @@ class EvalSpec:
     kind: str = "eval"
     random_weights: bool = False            # deliberately evaluate a randomly initialised model (labelled)
     psnr_identical: str = "cap"             # PSNR of identical frames: "cap" (100 dB) or "skip" (NaN)
+    save_visualization: bool = False        # viz/<video>.png: source | driving | prediction | occlusion per frame
 
 
 def _validate(spec: EvalSpec) -> None:
@@ -289,15 +290,16 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
 
 
 def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path) -> pd.DataFrame:
-    from animbench.eval.reconstruct import MapWriter, StripWriter, reconstruct_video
+    from animbench.eval.reconstruct import MapWriter, StripWriter, VisualizationWriter, reconstruct_video
 
     strip = StripWriter(out / "png", video.name) if spec.save_png and model is not None else None
     maps_writer = MapWriter(out / "maps", video.name) if own_maps else None
+    viz = VisualizationWriter(out / "viz", video.name) if spec.save_visualization and model is not None else None
     salient = _salient_for(spec, dataset, video) if "salient" in spec.masks else None
 
     if model is not None:
         batches = reconstruct_video(model, video, device=spec.device, batch_size=spec.batch_size,
-                                    want_maps=own_maps)
+                                    want_maps=own_maps or (viz is not None and model.has_motion_maps))
     else:
         batches = _png_batches(Path(spec.from_reconstruction) / "png", video, spec.batch_size,
                                dataset.frame_size)
@@ -310,6 +312,8 @@ def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path) -> p
         _check_finite(spec, video, batch)
         if strip is not None:
             strip.add(batch.prediction)
+        if viz is not None:
+            viz.add(batch)
         topk_masks = None
         if maps_writer is not None:
             maps_writer.add(batch.occlusion, batch.background)
@@ -327,6 +331,8 @@ def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path) -> p
         maps_writer.close()
     if strip is not None:
         strip.close()
+    if viz is not None:
+        viz.close()
     n = frames_done
     table = {"model": [_default_label(spec) or spec.model] * n, "dataset": [dataset.name] * n,
              "video": [video.name] * n, "frame": np.arange(n, dtype=np.int64)}

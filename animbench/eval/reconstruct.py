@@ -96,6 +96,41 @@ class MapWriter:
         return self.path
 
 
+class VisualizationWriter:
+    """`viz/<video>.png`, like the authors' reconstruction mode: one row per frame, columns source | driving |
+    prediction (| occlusion map, when the model has one), under a title row."""
+
+    def __init__(self, directory: Path, video_name: str):
+        self.path = Path(directory) / f"{video_name}.png"
+        self._rows = []
+        self._source = None
+
+    def add(self, batch: "ReconstructedBatch") -> None:
+        driving = to_uint8_truncate(batch.driving.cpu())
+        prediction = to_uint8_truncate(batch.prediction.cpu())
+        if self._source is None:
+            self._source = driving[0]
+        occlusion = None
+        if batch.occlusion is not None:
+            occ = torch.nn.functional.interpolate(batch.occlusion.float(), size=batch.prediction.shape[-2:],
+                                                  mode="bilinear", align_corners=False)
+            occlusion = to_uint8_truncate(occ.expand(-1, 3, -1, -1).cpu())
+        for i in range(prediction.shape[0]):
+            row = [self._source, driving[i], prediction[i]] + ([occlusion[i]] if occlusion is not None else [])
+            self._rows.append(row)
+
+    def close(self) -> Path:
+        import imageio.v3 as iio
+
+        from animbench.data.strips import titled_grid
+
+        titles = ["source", "driving", "prediction", "occlusion"][: len(self._rows[0])]
+        buf = io.BytesIO()
+        iio.imwrite(buf, titled_grid(self._rows, titles), extension=".png")
+        atomic_write_bytes(self.path, buf.getvalue())
+        return self.path
+
+
 def load_maps(path: Path) -> Dict[str, np.ndarray]:
     with np.load(path) as z:
         return {"occlusion": z["occlusion"], "background": z["background"]}

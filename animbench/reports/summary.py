@@ -87,13 +87,14 @@ def metric_meta(column: str, manifest_info: Optional[dict] = None) -> dict:
     if base in METRICS:
         spec = METRICS.get(base)
         return {"metric": base, "mask": mask, "inverted": inverted, "higher_is_better": spec.higher_is_better,
-                "precision": spec.precision, "display": spec.display}
+                "precision": spec.precision, "display": spec.display, "unit": spec.unit}
     info = (manifest_info or {}).get(column) or (manifest_info or {}).get(base)
     if info is None:
         raise UserError(f"column {column!r}: unknown metric (not registered and no metric_info in the run's "
                         f"manifest); cannot tell its direction")
     return {"metric": base, "mask": mask, "inverted": inverted, "higher_is_better": bool(info["higher_is_better"]),
-            "precision": int(info.get("precision", 3)), "display": info.get("display", base.upper())}
+            "precision": int(info.get("precision", 3)), "display": info.get("display", base.upper()),
+            "unit": info.get("unit", "")}
 
 
 POOLINGS = ("frame", "video", "native")
@@ -158,7 +159,8 @@ def summarize(runs: Sequence[Run], ci: str = "video", method: str = "percentile"
                          baseline=base_run.label if base_run is not None else None,
                          dataset="MIXED test sets, see each row" if mixed else runs[0].manifest.get("dataset"),
                          psnr_identical=sorted({_psnr_rule(r) for r in runs}),
-                         pooling=sorted({_estimator(r, pooling) for r in runs}))
+                         pooling=sorted({_estimator(r, pooling) for r in runs}),
+                         topk_sources=_topk_sources(runs))
     return summary
 
 
@@ -166,6 +168,21 @@ def _estimator(run: Run, pooling: str) -> str:
     if pooling == "native":
         pooling = "video" if (run.manifest.get("pooling") or "frame") == "video" else "frame"
     return "video_mean" if pooling == "video" else "pooled"
+
+
+def _topk_sources(runs: Sequence[Run]) -> List[str]:
+    """Whose occlusion maps defined the top-k masks of the runs (a run label when it is among them)."""
+    by_path = {str(Path(r.path).resolve()): r.label for r in runs if r.path is not None}
+    sources = set()
+    for run in runs:
+        if not any(".top" in c or ".not_top" in c for c in run.frames.columns):
+            continue
+        source = (run.manifest.get("identity") or {}).get("topk_from")
+        if source is None:
+            sources.add(run.label)
+        else:
+            sources.add(by_path.get(str(Path(source).resolve()), str(source)))
+    return sorted(sources)
 
 
 def _psnr_rule(run: Run) -> str:

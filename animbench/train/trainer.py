@@ -19,12 +19,16 @@ import numpy as np
 import torch
 
 from animbench.errors import UserError
+from animbench.data.strips import titled_grid
 from animbench.progress import progress_options
 from animbench.results.store import atomic_write_bytes
 
 
 class TrainingDiverged(UserError):
     pass
+
+
+SAMPLE_COLUMNS = ("source", "driving", "prediction", "occlusion", "PC mask k=30", "augmented")
 
 
 def read_log(path: Path) -> list:
@@ -381,10 +385,9 @@ class Trainer:
             augmented = mix(x["driving"], gen["prediction"].float(), real_mask)
             cols = [x["source"], x["driving"], gen["prediction"].float(), occ.expand(-1, 3, -1, -1),
                     (1 - real_mask).expand(-1, 3, -1, -1), augmented]
-            rows = [np.concatenate([to_uint8_truncate(c[i:i + 1].cpu())[0] for c in cols], axis=1)
-                    for i in range(min(4, x["source"].shape[0]))]
+            rows = [[to_uint8_truncate(c[i:i + 1].cpu())[0] for c in cols] for i in range(min(4, x["source"].shape[0]))]
         buf = io.BytesIO()
-        iio.imwrite(buf, np.concatenate(rows, axis=0), extension=".png")
+        iio.imwrite(buf, titled_grid(rows, SAMPLE_COLUMNS), extension=".png")
         path = self.out / "samples" / f"step-{self.step:08d}.png"
         atomic_write_bytes(path, buf.getvalue())
         return path
