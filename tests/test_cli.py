@@ -70,6 +70,8 @@ def test_data_sample_then_check(tmp_path):
     assert r.returncode == 0 and (out / "test").is_dir() and (out / "train").is_dir()
     r = run_cli("data", "check", str(out), "--size", "64")
     assert r.returncode == 0 and "test: 4 videos, 128 frames" in r.stdout and r.stdout.strip().endswith("OK")
+    r = run_cli("data", "check", str(out))  # the defaults of `data sample` and `data check` agree
+    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stderr
     (out / "test" / "broken.png").write_bytes(b"junk")
     r = run_cli("data", "check", str(out), "--size", "64")
     assert r.returncode == 1 and "broken.png: cannot read image" in r.stderr and "1 problem(s)" in r.stderr

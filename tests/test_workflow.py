@@ -81,3 +81,22 @@ def test_options_that_only_make_sense_together(capsys, ladder_runs):
     assert code == 2 and "--model prioritycut" in err
     code, out, err = cli(capsys, "report", *ladder_runs[:2], "--ci-method", "bca", "--resamples", "200")
     assert code == 0 and "bca bootstrap" in out
+
+
+def test_train_size_picks_the_frame_shape_and_inputs_are_checked_before_downloads(capsys, tmp_path, monkeypatch):
+    import torch
+
+    code, _, err = cli(capsys, "train", "fomm", "--dataset", "sample", "--size", "256", "--max-steps", "1",
+                       "--vgg-weights", "random", "--out", tmp_path / "t256")
+    assert code == 0, err
+    payload = torch.load(tmp_path / "t256" / "checkpoints" / "final.pth.tar", weights_only=True)
+    assert payload["animbench"]["model_config"]["dataset_params"]["frame_shape"][:2] == [256, 256]
+    # no dataset at the preset's root: said before any VGG download is attempted
+    import animbench.train.vgg as vgg
+
+    monkeypatch.setattr(vgg.torch.hub, "load_state_dict_from_url",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("download attempted")))
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(capsys, "train", "fomm", "--dataset", "vox", "--vgg-weights", "torchvision",
+                       "--out", tmp_path / "vox")
+    assert code == 2 and "data/vox-png" in err and "download attempted" not in err, err
