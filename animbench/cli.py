@@ -441,6 +441,20 @@ def demo_cmd(out, steps, seed):
     run_demo(out, steps=steps, seed=seed)
 
 
+def _add_feature_commands():
+    from animbench.cli_features import features
+
+    cli.add_command(features)
+    try:
+        from animbench.cli_features import weights
+    except ImportError:  # the weights layer is optional during development
+        return
+    cli.add_command(weights)
+
+
+_add_feature_commands()
+
+
 def main(argv=None):
     verbose = "--verbose" in (argv or sys.argv[1:]) or "-v" in (argv or sys.argv[1:])
     try:
