@@ -204,15 +204,22 @@ def _print_summary(store, ci, n_resamples=2000, seed=0, method="percentile"):
     from animbench.stats import bootstrap_ci
 
     frames = store.read_frames()
+    info = store.read_manifest().get("metric_info") or {}
     click.echo(f"{store.root}: {frames['video'].nunique()} videos, {len(frames)} frames "
                f"(95% CI: {ci} bootstrap, {method}, {n_resamples} resamples, seed {seed})")
     for column in metric_columns(frames):
-        spec = spec_for_column(column)
+        if column in info:
+            higher, precision = info[column]["higher_is_better"], info[column]["precision"]
+        else:
+            spec = spec_for_column(column)
+            higher, precision = spec.higher_is_better, spec.precision
         r = bootstrap_ci(frames[column].to_numpy(np.float64), videos=frames["video"].to_numpy(), unit=ci,
                          method=method, n_resamples=n_resamples, seed=seed)
-        arrow = "↑" if spec.higher_is_better else "↓"
-        p = spec.precision + 1
-        click.echo(f"  {column:18s} {arrow} {r.estimate:.{p}f}  [{r.low:.{p}f}, {r.high:.{p}f}]")
+        arrow = "↑" if higher else "↓"
+        p = precision + 1
+        scored = int(np.isfinite(frames[column].to_numpy(np.float64)).sum())
+        note = f"  ({scored}/{len(frames)} frames scored)" if scored < len(frames) else ""
+        click.echo(f"  {column:18s} {arrow} {r.estimate:.{p}f}  [{r.low:.{p}f}, {r.high:.{p}f}]{note}")
 
 
 @cli.command("eval")
@@ -241,16 +248,28 @@ def _print_summary(store, ci, n_resamples=2000, seed=0, method="percentile"):
                    "(NaN, left out of means). Recorded in the manifest and the table caption.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Seed of the printed bootstrap CIs (and of random weights).")
+@click.option("--weights", "feature_weights", multiple=True, metavar="KIND=PATH",
+              help="Weight file of a feature extractor for AKD/MKR/AED (face-pose, face-id, body-pose, body-id); "
+                   "repeatable; default: the cached files (`animbench weights list`).")
+@click.option("--face-id-resize", type=click.Choice(["skimage-0.14", "modern"]), default="skimage-0.14",
+              show_default=True, help="AED on faces: the 96x96 resize of the published numbers or today's skimage.")
 def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, device, max_videos, align_corners,
              trust_checkpoint, frame_size, label, save_visualization, random_weights, metrics, masks, topk_from, topk_ks,
              salient_backend, salient_dir, salient_matting, from_reconstruction, ci, ci_method, save_maps,
-             psnr_identical, seed):
+             psnr_identical, seed, feature_weights, face_id_resize):
     """Reconstruct the test videos and compute per-frame metrics into OUT (resumable)."""
     from animbench.eval.pipeline import EvalSpec, run_eval
 
-    from animbench.validation import parse_topk
+    from animbench.features.registry import normalise_kind
+    from animbench.validation import optional_file, parse_topk
 
     _check_paths(checkpoint, data_root)
+    weights = {}
+    for item in feature_weights:
+        kind, sep, path = item.partition("=")
+        if not sep:
+            raise UserError(f"--weights {item}: use KIND=PATH, e.g. --weights face-id=openface.pth")
+        weights[normalise_kind(kind)] = optional_file(Path(path), f"--weights {kind}=")
     try:
         ks = parse_topk(int(k) for k in _split_list(topk_ks))
     except ValueError:
@@ -262,7 +281,8 @@ def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, dev
                     ci=ci, max_videos=max_videos, device=device, batch_size=batch_size,
                     align_corners=align_corners, frame_size=_parse_size(frame_size), save_maps=save_maps,
                     trust_checkpoint=trust_checkpoint, label=label, random_weights=random_weights,
-                    psnr_identical=psnr_identical, seed=seed, save_visualization=save_visualization)
+                    psnr_identical=psnr_identical, seed=seed, save_visualization=save_visualization,
+                    feature_weights=weights, feature_options={"face-id": {"resize": face_id_resize}})
     store = run_eval(spec)
     _print_summary(store, ci, seed=seed, method=ci_method)
 

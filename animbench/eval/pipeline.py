@@ -21,6 +21,7 @@ import torch
 
 from animbench.errors import UserError
 from animbench.results.store import RunStore, build_manifest, file_sha256
+from animbench.features.metrics import resolve_feature_metric
 from animbench.validation import check_output_dir, parse_device, parse_topk
 
 TOPK_DEFAULT = (10, 20, 30, 40, 50)
@@ -58,13 +59,16 @@ class EvalSpec:
     random_weights: bool = False            # deliberately evaluate a randomly initialised model (labelled)
     psnr_identical: str = "cap"             # PSNR of identical frames: "cap" (100 dB) or "skip" (NaN)
     save_visualization: bool = False        # viz/<video>.png: source | driving | prediction | occlusion per frame
+    feature_weights: Optional[Dict[str, Path]] = None   # extractor kind -> weight file (default: the cache)
+    feature_options: Optional[Dict[str, dict]] = None   # extractor kind -> options (e.g. face-id resize)
 
 
 def _validate(spec: EvalSpec) -> None:
     from animbench.metrics import METRICS
 
     for name in spec.metrics:
-        METRICS.get(name)  # did-you-mean error for typos
+        if resolve_feature_metric(name, spec.dataset) is None:
+            METRICS.get(name)  # did-you-mean error for typos
     bad = [m for m in spec.masks if m not in ("salient", "topk")]
     if bad:
         raise UserError(f"--masks {','.join(bad)}: unknown mask set; use salient and/or topk")
@@ -189,6 +193,9 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
     from animbench.progress import progress_options
 
     _validate(spec)
+    pixel_metrics = tuple(m for m in spec.metrics if resolve_feature_metric(m, spec.dataset) is None)
+    feature_metrics = [resolve_feature_metric(m, spec.dataset) for m in spec.metrics
+                       if resolve_feature_metric(m, spec.dataset) is not None]
     out = Path(spec.out)
     model = None
     recon = _check_reconstruction(spec) if spec.from_reconstruction else None
@@ -203,6 +210,12 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
     if not videos:
         raise UserError(f"{dataset.root}/test: no videos found; check the path (`animbench data check`)")
     data_manifest = dataset_manifest(dataset)
+    scorers = None
+    if feature_metrics:
+        from animbench.eval.feature_scorer import FeatureScorers
+
+        scorers = FeatureScorers(feature_metrics, weights=spec.feature_weights or {}, device=spec.device,
+                                 options=spec.feature_options)
     if recon is not None and recon["dataset_manifest_hash"] != data_manifest["hash"]:
         raise UserError(f"--from-reconstruction {spec.from_reconstruction}: its strips were made from another "
                         f"test set (dataset hash {str(recon['dataset_manifest_hash'])[:12]} != "
@@ -228,6 +241,7 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
         "model_settings": model.describe() if model is not None and hasattr(model, "describe") else None,
         "align_corners": spec.align_corners, "dataset_manifest_hash": data_manifest["hash"],
         "metrics": list(spec.metrics), "masks": list(spec.masks), "topk_ks": list(spec.topk_ks),
+        "features": scorers.identity() if scorers else None,
         "topk_threshold": spec.topk_threshold, "topk_from": str(topk_from) if topk_from else None,
         "salient_backend": spec.salient_backend if "salient" in spec.masks else None,
         "salient_matting": spec.salient_matting if "salient" in spec.masks else None,
@@ -257,6 +271,11 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
                    "weights": "random (seeded, --random-weights)" if spec.random_weights else
                    ("checkpoint" if spec.checkpoint else None),
                    "pooling": getattr(model, "pooling", "frame"),
+                   "metric_info": {m.name: m.info() for m in feature_metrics},
+                   "features": None if scorers is None else {
+                       "extractors": scorers.describe(),
+                       "predictions": "uint8 floor(255*x) in memory (the bytes of the PNG strips)" if recon is None
+                       else f"PNG strips of {spec.from_reconstruction}"},
                    "variant": getattr(model, "trained_variant", None),
                    "frame_size": {"size": list(dataset.frame_size), "rule": size_rule,
                                   "native": list(model.native_size) if getattr(model, "native_size", None) else None,
@@ -275,7 +294,7 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
                desc=f"{spec.kind} {spec.model}", **progress_options())
     try:
         for video in todo:
-            rows = _evaluate_video(spec, model, dataset, video, topk, own_maps, out)
+            rows = _evaluate_video(spec, model, dataset, video, topk, own_maps, out, pixel_metrics, scorers)
             store.write_video(rows)
             bar.update(1)
     finally:
@@ -289,7 +308,8 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
     return store
 
 
-def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path) -> pd.DataFrame:
+def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path, pixel_metrics, scorers) -> pd.DataFrame:
+    from animbench.data.convert import to_uint8_truncate
     from animbench.eval.reconstruct import MapWriter, StripWriter, VisualizationWriter, reconstruct_video
 
     strip = StripWriter(out / "png", video.name) if spec.save_png and model is not None else None
@@ -305,6 +325,7 @@ def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path) -> p
                                dataset.frame_size)
 
     columns: Dict[str, List[np.ndarray]] = {}
+    predictions_uint8 = []
     frames_done = 0
     baseline_maps = topk.for_video(video.name) if topk is not None and not own_maps else None
     for batch in batches:
@@ -325,7 +346,9 @@ def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path) -> p
                 occ = batch.occlusion[:, 0].cpu().numpy().astype(np.float16)
                 bg = batch.background[:, 0].cpu().numpy().astype(np.float16)
             topk_masks = topk.masks(occ, bg, n, batch.prediction.shape[-2:])
-        _score(spec, batch, salient, topk_masks, columns)
+        _score(spec, pixel_metrics, batch, salient, topk_masks, columns)
+        if scorers is not None:
+            predictions_uint8.append(to_uint8_truncate(batch.prediction.cpu()))
         frames_done += n
     if maps_writer is not None:
         maps_writer.close()
@@ -337,10 +360,12 @@ def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path) -> p
     table = {"model": [_default_label(spec) or spec.model] * n, "dataset": [dataset.name] * n,
              "video": [video.name] * n, "frame": np.arange(n, dtype=np.int64)}
     table.update({name: np.concatenate(values) for name, values in columns.items()})
+    if scorers is not None:
+        table.update(scorers.score_video(dataset, video, np.concatenate(predictions_uint8)))
     return pd.DataFrame(table)
 
 
-def _score(spec, batch, salient, topk_masks, columns) -> None:
+def _score(spec, pixel_metrics, batch, salient, topk_masks, columns) -> None:
     from animbench.metrics import compute_frame_metrics
 
     n = batch.prediction.shape[0]
@@ -349,7 +374,9 @@ def _score(spec, batch, salient, topk_masks, columns) -> None:
         masks["salient"] = torch.from_numpy(salient[batch.start:batch.start + n])[:, None].to(batch.prediction)
     if topk_masks is not None:
         masks.update({name: m.to(batch.prediction) for name, m in topk_masks.items()})
-    values = compute_frame_metrics(batch.prediction, batch.driving, metrics=spec.metrics, masks=masks or None,
+    if not pixel_metrics:
+        return
+    values = compute_frame_metrics(batch.prediction, batch.driving, metrics=pixel_metrics, masks=masks or None,
                                    identical=spec.psnr_identical)
     for name, v in values.items():
         columns.setdefault(name, []).append(v.detach().cpu().numpy().astype(np.float64))

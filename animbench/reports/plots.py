@@ -140,9 +140,11 @@ def write_plots(summary: pd.DataFrame, out_dir, formats: Sequence[str] = ("png",
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for column in ("l1", "psnr", "ssim", "akd", "mkr", "aed"):
-        if column in set(summary["column"]):
-            paths += bar_plot(summary, column, out / f"bars-{column}", formats)
+    from animbench.reports.tables import feature_columns
+
+    present = set(summary["column"])
+    for column in [c for c in ("l1", "psnr", "ssim") if c in present] + feature_columns(present):
+        paths += bar_plot(summary, column, out / f"bars-{column}", formats)
     for metric in ("psnr", "ssim"):
         if summary["column"].str.match(rf"^{metric}\.(not_)?top\d+$").any():
             paths += topk_plot(summary, metric, out / f"topk-{metric}", formats)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from animbench.errors import UserError
-from animbench.results.store import KEY_COLUMNS, open_run
+from animbench.results.store import metric_columns, open_run
 
 DEFAULT_LABELS = {"copy-source": "Copy source", "x2face": "X2Face", "monkeynet": "Monkey-Net", "fomm": "FOMM",
                   "fomm-adv": "FOMM+", "prioritycut": "Ours", "unet": "+ U-Net", "cutmix": "+ CutMix"}
@@ -122,13 +122,13 @@ def summarize(runs: Sequence[Run], ci: str = "video", method: str = "percentile"
     from animbench.progress import progress_options
 
     rows = []
-    total = sum(len([c for c in r.frames.columns if c not in KEY_COLUMNS]) for r in runs)
+    total = sum(len(metric_columns(r.frames)) for r in runs)
     bar = tqdm(total=total, unit="column", desc="bootstrap", disable=not progress, **progress_options())
     for run in runs:
         info = run.manifest.get("metric_info")
         estimator = _estimator(run, pooling)
         unit = "video" if estimator == "video_mean" else ci
-        for column in [c for c in run.frames.columns if c not in KEY_COLUMNS]:
+        for column in metric_columns(run.frames):
             meta = metric_meta(column, info)
             values = run.frames[column].to_numpy(np.float64)
             videos = run.frames["video"].to_numpy()
@@ -136,6 +136,7 @@ def summarize(runs: Sequence[Run], ci: str = "video", method: str = "percentile"
                              n_resamples=n_resamples, seed=seed)
             row = {"label": run.label, "model": run.model, "column": column, **meta, "estimate": r.estimate,
                    "low": r.low, "high": r.high, "half_width": r.half_width, "n_frames": r.n_frames,
+                   "n_rows": int(len(values)),
                    "n_videos": r.n_videos, "ci_unit": unit, "ci_method": method, "n_resamples": n_resamples,
                    "pooling": estimator,
                    "seed": seed, "dataset": run.manifest.get("dataset")}

@@ -78,12 +78,17 @@ def _columns(summary: pd.DataFrame, layout: str) -> List[List[Column]]:
         for key, sub in keys:
             pm_in_cell = not (metric == "psnr" and layout in ("main", "ablation"))
             cols.append(col(key, display, "" if single else sub, pm_in_cell))
-    for metric in ("akd", "mkr", "aed"):
-        if metric in present:
-            cols.append(col(metric, meta.loc[metric]["display"], ""))
+    for key in feature_columns(present):
+        cols.append(col(key, meta.loc[key]["display"], ""))
     if not cols:
         raise UserError(f"--table {layout}: the runs have none of its columns (l1, psnr, ssim, akd, mkr, aed)")
     return [cols]
+
+
+def feature_columns(present) -> List[str]:
+    """AKD, MKR, AED columns in the paper's order (`akd`, or backend-explicit names like `akd_face_fan`)."""
+    return [c for metric in ("akd", "mkr", "aed") for c in sorted(present)
+            if "." not in c and (c == metric or c.startswith(metric + "_"))]
 
 
 def _rows(summary: pd.DataFrame, layout: str) -> List[Tuple[str, str]]:
@@ -189,6 +194,13 @@ def _caption(summary, layout, columns, rows, hws, title) -> str:
         said = {"cap": "capped at 100 dB", "skip": "left out"}
         parts.append("PSNR of frames identical to the ground truth: " + " / ".join(said.get(r, r) for r in rules)
                      + ("." if len(rules) == 1 else " (runs differ!)."))
+    if "n_rows" in summary:
+        for c in columns:
+            part = summary[summary["column"] == c.key]
+            missing = (part["n_rows"] - part["n_frames"]).fillna(0)
+            if c.key in feature_columns([c.key]) and missing.sum() > 0:
+                parts.append(f"{c.group}: frames without a detection are left out ({int(missing.sum())} of "
+                             f"{int(part['n_rows'].sum())}, {100 * missing.sum() / part['n_rows'].sum():.1f}%).")
     if any(c.metric == "ssim" for c in columns):
         parts.append("SSIM: scikit-image defaults (7×7 uniform window, sample covariance, RGB mean).")
     if any(c.key.count(".") for c in columns):

@@ -237,6 +237,10 @@ def open_run(path: os.PathLike) -> RunStore:
     return store
 
 
+#: per-frame flag columns (e.g. `flag_face_pose_missing_gt`: no detection in the ground truth) are not metrics
+FLAG_PREFIX = "flag_"
+
+
 def metric_columns(df: pd.DataFrame) -> List[str]:
-    """The metric columns of a per-frame table (everything but the key columns)."""
-    return [c for c in df.columns if c not in KEY_COLUMNS]
+    """The metric columns of a per-frame table (everything but the key and flag columns)."""
+    return [c for c in df.columns if c not in KEY_COLUMNS and not str(c).startswith(FLAG_PREFIX)]

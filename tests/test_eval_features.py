@@ -1,0 +1,107 @@
+"""AKD/AED in `animbench eval`: per-frame values equal to `features extract` + `features compare` on the run's
+PNG strips, ground-truth features cached per dataset and reused by the next model, reports show AED."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from animbench.cli import main
+from conftest import write_tiny_fomm
+
+DATA = Path(__file__).parent / "data"
+
+
+def cli(capsys, *args):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+@pytest.fixture
+def openface_weights(tmp_path):
+    from test_openface import openface_random_state
+
+    keys = json.loads((DATA / "openface" / "official_state_dict_keys.json").read_text())
+    path = tmp_path / "openface.pth"
+    torch.save(openface_random_state(keys), path)
+    return path
+
+
+def test_aed_in_eval_matches_the_drop_in_commands_and_caches_gt(capsys, tmp_path, monkeypatch, openface_weights):
+    monkeypatch.setenv("ANIMBENCH_CACHE", str(tmp_path / "cache"))
+    from animbench.features import face_id
+
+    calls = []
+    original = face_id.FaceIdExtractor.extract
+
+    def counting(self, frames):
+        calls.append(len(frames))
+        return original(self, frames)
+
+    monkeypatch.setattr(face_id.FaceIdExtractor, "extract", counting)
+    run = tmp_path / "copy"
+    common = ["--dataset", "sample", "--max-videos", "1", "--metrics", "l1,aed", "--weights",
+              f"face-id={openface_weights}"]
+    code, out, err = cli(capsys, "eval", "-m", "copy-source", "--out", run, *common)
+    assert code == 0, err
+    assert calls == [32, 32]  # ground truth once, predictions once
+    frames = pd.read_parquet(run / "frames.parquet")
+    assert {"aed_face_openface", "flag_face_id_missing_gt", "flag_face_id_missing_gen"} <= set(frames.columns)
+    assert frames["aed_face_openface"].iloc[0] == 0.0  # copy-source frame 0 is the ground truth itself
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["metric_info"]["aed_face_openface"]["display"] == "AED"
+    assert manifest["features"]["extractors"]["face-id"]["resize"] == "skimage-0.14"
+    # the same numbers from the drop-in commands on the ground-truth folder and the run's PNG strips
+    from animbench.data import open_dataset
+
+    video = open_dataset("sample", split="test", frame_size=(64, 64)).videos[0]
+    gt_dir = tmp_path / "gt"
+    gt_dir.mkdir()
+    (gt_dir / video.name).symlink_to(video.path)
+    for folder, pkl in ((gt_dir, "gt.pkl"), (run / "png", "gen.pkl")):
+        code, _, err = cli(capsys, "features", "extract", folder, tmp_path / pkl, "--kind", "face-id", "--weights",
+                           openface_weights, "--image-shape", "64,64")
+        assert code == 0, err
+    code, out, err = cli(capsys, "features", "compare", tmp_path / "gt.pkl", tmp_path / "gen.pkl", "--kind",
+                         "face-id", "--json")
+    assert json.loads(out)["aed"] == pytest.approx(frames["aed_face_openface"].mean(), rel=1e-5)
+    # a second model reuses the cached ground-truth features: only its predictions are embedded
+    calls.clear()
+    config, checkpoint = write_tiny_fomm(tmp_path / "fomm-model")
+    code, out, err = cli(capsys, "eval", "-m", "fomm", "--config", config, "--checkpoint", checkpoint, "--size",
+                         "64", "--out", tmp_path / "fomm", *common)
+    assert code == 0, err
+    assert calls == [32]
+    code, out, err = cli(capsys, "report", run, tmp_path / "fomm", "--resamples", "100", "--table", "compact")
+    assert code == 0, err
+    assert "AED ↓" in out
+
+
+def test_missing_detections_are_nan_with_flags_and_caption(tmp_path):
+    from animbench.reports import make_table, summarize
+    from animbench.reports.summary import Run
+
+    frames = pd.DataFrame({"model": "m", "dataset": "d", "video": ["v"] * 4, "frame": range(4),
+                           "akd_face_fan": [1.0, np.nan, 3.0, 2.0], "flag_face_pose_missing_gen": [0, 1, 0, 0]})
+    info = {"akd_face_fan": {"higher_is_better": False, "precision": 3, "display": "AKD", "unit": "px"}}
+    run = Run(None, {"model": "fomm", "label": "F", "dataset": "d", "metric_info": info}, frames)
+    summary = summarize([run], n_resamples=100)
+    row = summary.iloc[0]
+    assert list(summary["column"]) == ["akd_face_fan"]  # flags are not metrics
+    assert row["estimate"] == pytest.approx(2.0) and row["n_frames"] == 3
+    table = make_table(summary, "compact")
+    assert "AKD ↓" in table and "1 of 4" in table
+
+
+def test_unknown_metric_and_weights_errors(capsys, tmp_path):
+    code, _, err = cli(capsys, "eval", "-m", "copy-source", "--dataset", "sample", "--metrics", "akdd",
+                       "--out", tmp_path / "r")
+    assert code == 2 and "akdd" in err
+    code, _, err = cli(capsys, "eval", "-m", "copy-source", "--dataset", "sample", "--metrics", "aed",
+                       "--weights", "face-id=/nope.pth", "--out", tmp_path / "r")
+    assert code == 2 and "/nope.pth" in err
