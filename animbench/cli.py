@@ -176,6 +176,9 @@ def _model_options(f):
         click.option("--size", "frame_size", default=None,
                      help="Frame size of the data, e.g. 64 or 256 (default: the model's/dataset's)."),
         click.option("--label", default=None, help="Display name of this run in tables (default: model name)."),
+        click.option("--exact-model", is_flag=True,
+                     help="Bit-exact model path: FOMM's decoder as the authors compute it (default on CPU: the fused "
+                          "sub-pixel decoder, prediction within 1e-6, faster). Recorded in the manifest."),
         click.option("--save-visualization", is_flag=True,
                      help="Also write viz/<video>.png: source | driving | prediction | occlusion, one row per frame."),
         click.option("--random-weights", is_flag=True,
@@ -254,7 +257,7 @@ def _print_summary(store, ci, n_resamples=2000, seed=0, method="percentile"):
 @click.option("--face-id-resize", type=click.Choice(["skimage-0.14", "modern"]), default="skimage-0.14",
               show_default=True, help="AED on faces: the 96x96 resize of the published numbers or today's skimage.")
 def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, device, max_videos, align_corners,
-             trust_checkpoint, frame_size, label, save_visualization, random_weights, metrics, masks, topk_from, topk_ks,
+             trust_checkpoint, frame_size, label, exact_model, save_visualization, random_weights, metrics, masks, topk_from, topk_ks,
              salient_backend, salient_dir, salient_matting, from_reconstruction, ci, ci_method, save_maps,
              psnr_identical, seed, feature_weights, face_id_resize):
     """Reconstruct the test videos and compute per-frame metrics into OUT (resumable)."""
@@ -282,6 +285,7 @@ def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, dev
                     align_corners=align_corners, frame_size=_parse_size(frame_size), save_maps=save_maps,
                     trust_checkpoint=trust_checkpoint, label=label, random_weights=random_weights,
                     psnr_identical=psnr_identical, seed=seed, save_visualization=save_visualization,
+                    exact_model=exact_model,
                     feature_weights=weights, feature_options={"face-id": {"resize": face_id_resize}})
     store = run_eval(spec)
     _print_summary(store, ci, seed=seed, method=ci_method)
@@ -291,8 +295,8 @@ def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, dev
 @_model_options
 @click.option("--save-maps", is_flag=True, help="Store occlusion/background maps per frame (for top-k masks).")
 def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, device, max_videos,
-                    align_corners, trust_checkpoint, frame_size, label, save_visualization, random_weights,
-                    save_maps):
+                    align_corners, trust_checkpoint, frame_size, label, exact_model, save_visualization,
+                    random_weights, save_maps):
     """Reconstruct the test videos: OUT/png/<video>.png strips, per-frame L1, optional motion maps."""
     from animbench.eval.pipeline import EvalSpec, run_eval
 
@@ -301,7 +305,7 @@ def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_si
                     config=config, metrics=("l1",), max_videos=max_videos, device=device, batch_size=batch_size,
                     align_corners=align_corners, frame_size=_parse_size(frame_size), save_maps=save_maps,
                     trust_checkpoint=trust_checkpoint, label=label, random_weights=random_weights,
-                    save_visualization=save_visualization, kind="reconstruct")
+                    save_visualization=save_visualization, exact_model=exact_model, kind="reconstruct")
     store = run_eval(spec)
     frames = store.read_frames()
     click.echo(f"reconstructed {frames['video'].nunique()} videos, {len(frames)} frames into {out}; "

@@ -60,6 +60,7 @@ class EvalSpec:
     psnr_identical: str = "cap"             # PSNR of identical frames: "cap" (100 dB) or "skip" (NaN)
     save_visualization: bool = False        # viz/<video>.png: source | driving | prediction | occlusion per frame
     feature_weights: Optional[Dict[str, Path]] = None   # extractor kind -> weight file (default: the cache)
+    exact_model: bool = False               # bit-exact model path (FOMM: no fused decoder on CPU)
     feature_options: Optional[Dict[str, dict]] = None   # extractor kind -> options (e.g. face-id resize)
 
 
@@ -203,6 +204,8 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
         model = load_model(spec.model, checkpoint=spec.checkpoint, config=spec.config, device=spec.device,
                            align_corners=spec.align_corners, trust_checkpoint=spec.trust_checkpoint,
                            random_weights=spec.random_weights)
+        if spec.exact_model and hasattr(model, "fused_decoder"):
+            model.fused_decoder = False
     dataset, size_rule = _resolve_dataset(spec, model)
     check_output_dir(out, forbidden_inside=[dataset.root / "test"])
     size_note = _check_model_size(spec, model, dataset)

@@ -61,9 +61,10 @@ class OcclusionAwareGenerator(nn.Module):
             out = block(out)
         return out
 
-    def decode(self, features: torch.Tensor) -> torch.Tensor:
+    def decode(self, features: torch.Tensor, up_blocks=None) -> torch.Tensor:
+        """`up_blocks`: an inference replacement of `self.up_blocks` (models/fused.py), else the exact ones."""
         out = self.bottleneck(features)
-        for block in self.up_blocks:
+        for block in (self.up_blocks if up_blocks is None else up_blocks):
             out = block(out)
         return torch.sigmoid(self.final(out))
 
@@ -71,7 +72,8 @@ class OcclusionAwareGenerator(nn.Module):
         """Dense motion (mask, sparse_deformed, deformation, occlusion_map) from the keypoints."""
         return self.dense_motion_network(source_image, kp_driving, kp_source, source_down=source_down)
 
-    def synthesize(self, source_image, features, motion: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    def synthesize(self, source_image, features, motion: Dict[str, torch.Tensor],
+                   up_blocks=None) -> Dict[str, torch.Tensor]:
         """Warp the source features with `motion`, mask by occlusion, decode: the prediction."""
         result = {"mask": motion["mask"], "sparse_deformed": motion["sparse_deformed"]}
         out = self.deform_input(features, motion["deformation"])
@@ -82,7 +84,7 @@ class OcclusionAwareGenerator(nn.Module):
                 occlusion = F.interpolate(occlusion, size=out.shape[2:], mode="bilinear", align_corners=False)
             out = out * occlusion
         result["deformed"] = self.deform_input(source_image, motion["deformation"])
-        result["prediction"] = self.decode(out)
+        result["prediction"] = self.decode(out, up_blocks)
         return result
 
     def forward(self, source_image, kp_driving, kp_source, source_features: Optional[torch.Tensor] = None,
