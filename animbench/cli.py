@@ -199,6 +199,12 @@ def _check_paths(checkpoint, data_root):
                         f"(or try `animbench data sample --out DIR`)")
 
 
+def _is_rank0() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _print_summary(store, ci, n_resamples=2000, seed=0, method="percentile"):
     import numpy as np
 
@@ -288,7 +294,8 @@ def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, dev
                     exact_model=exact_model,
                     feature_weights=weights, feature_options={"face-id": {"resize": face_id_resize}})
     store = run_eval(spec)
-    _print_summary(store, ci, seed=seed, method=ci_method)
+    if _is_rank0():
+        _print_summary(store, ci, seed=seed, method=ci_method)
 
 
 @cli.command("reconstruct")
@@ -307,6 +314,8 @@ def reconstruct_cmd(model, dataset, data_root, checkpoint, config, out, batch_si
                     trust_checkpoint=trust_checkpoint, label=label, random_weights=random_weights,
                     save_visualization=save_visualization, exact_model=exact_model, kind="reconstruct")
     store = run_eval(spec)
+    if not _is_rank0():
+        return
     frames = store.read_frames()
     click.echo(f"reconstructed {frames['video'].nunique()} videos, {len(frames)} frames into {out}; "
                f"L1 (frame-pooled) {frames['l1'].mean():.5f}")

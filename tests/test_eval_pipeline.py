@@ -1,5 +1,4 @@
 """End-to-end evaluation on the embedded sample dataset: results, resume, refusal of mixed settings."""
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -197,3 +196,24 @@ def test_save_visualization_strips(tmp_path, tiny_fomm):
     np.testing.assert_array_equal(viz[18:18 + 64, 64:128], video.read_all()[0])  # driving frame 0
     run_eval(_spec(tmp_path / "copy", max_videos=1, metrics=("l1",), save_visualization=True), progress=False)
     assert iio.imread(tmp_path / "copy" / "viz" / f"{video.name}.png").shape[1] == 3 * 64  # no occlusion map
+
+
+def test_sharded_eval_with_two_gloo_processes_equals_one_process(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    single = run_eval(_spec(tmp_path / "single", max_videos=4, masks=("salient",)), progress=False).read_frames()
+    # one process does the first video, then two ranks resume and split the remaining three
+    run_eval(_spec(tmp_path / "sharded", max_videos=1, masks=("salient",)), progress=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531", "-m",
+           "animbench", "eval", "-m", "copy-source", "--dataset", "sample", "--max-videos", "4", "--batch-size",
+           "7", "--masks", "salient", "--out", str(tmp_path / "sharded")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("4 videos, 128 frames") == 1  # rank 0 prints the summary, once
+    sharded = RunStore(tmp_path / "sharded")
+    pd.testing.assert_frame_equal(sharded.read_frames(), single)
+    assert pd.read_parquet(tmp_path / "sharded" / "frames.parquet").equals(single)
+    assert sharded.read_manifest()["timing"]["processes"] == 2

@@ -1,9 +1,7 @@
 """Frame size comes from --size, else the model's config, else the dataset preset, else the first frame found;
 errors state the sizes really seen; fully convolutional models run at other sizes with a recorded warning."""
 import json
-import shutil
 
-import numpy as np
 import pytest
 import yaml
 

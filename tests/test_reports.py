@@ -224,13 +224,9 @@ def test_report_cli_end_to_end(tmp_path):
     import subprocess
     import sys
 
-    import torch
-    import yaml
-    from pathlib import Path
+    from conftest import write_tiny_fomm
 
     from animbench.eval.pipeline import EvalSpec, run_eval
-
-    from conftest import write_tiny_fomm
 
     config, checkpoint = write_tiny_fomm(tmp_path / "tiny")
     run_eval(EvalSpec(model="fomm", config=str(config), checkpoint=checkpoint, dataset="sample",

@@ -186,7 +186,54 @@ def _check_model_size(spec: EvalSpec, model, dataset) -> Optional[str]:
 
 
 def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
-    """Run (or resume) an evaluation; returns the run's store. Prints nothing: see `summarize_run`."""
+    """Run (or resume) an evaluation; returns the run's store. Prints nothing: see `summarize_run`.
+
+    Under torchrun (`torchrun --nproc_per_node=N -m animbench eval ...`) the videos still to do are split
+    across the ranks (rank r takes every N-th), each rank writes its videos' parts into the same run
+    directory, and rank 0 writes the manifest first and the final table last; resuming works with any number
+    of ranks since a part is one video.
+    """
+    from dataclasses import replace
+
+    from animbench.distributed import distributed_context
+
+    with distributed_context(spec.device) as (rank, world, device):
+        if world > 1:
+            spec = replace(spec, device=device)
+        return _run_eval(spec, progress and rank == 0, rank, world)
+
+
+def _on_rank0(rank: int, world: int, fn) -> None:
+    """Run `fn` on rank 0 only; every rank raises the same UserError if it failed there."""
+    error = None
+    if rank == 0:
+        try:
+            fn()
+        except UserError as e:
+            error = e.message
+    if world > 1:
+        import torch.distributed as dist
+
+        box = [error]
+        dist.broadcast_object_list(box, src=0)
+        error = box[0]
+    if error is not None:
+        raise UserError(error)
+
+
+def _gather_error(world: int, error) -> None:
+    """After the per-rank work: if any rank failed, every rank raises (and nobody finalizes the table)."""
+    if world > 1:
+        import torch.distributed as dist
+
+        errors = [None] * world
+        dist.all_gather_object(errors, error)
+        error = next((e for e in errors if e is not None), None)
+    if error is not None:
+        raise UserError(error)
+
+
+def _run_eval(spec: EvalSpec, progress: bool, rank: int, world: int) -> RunStore:
     from tqdm.auto import tqdm
 
     from animbench.data.manifest import dataset_manifest
@@ -254,6 +301,68 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
     }
     run_key = _run_key(identity)
     store = RunStore(out)
+
+    def open_store():
+        _open_store(store, spec, run_key, extra)
+
+    extra = {
+        "run_key": run_key, "identity": identity, "model": spec.model, "label": _default_label(spec),
+        "dataset": dataset.name, "dataset_manifest": data_manifest,
+        "weights": "random (seeded, --random-weights)" if spec.random_weights else
+                   ("checkpoint" if spec.checkpoint else None),
+        "pooling": getattr(model, "pooling", "frame"),
+        "metric_info": {m.name: m.info() for m in feature_metrics},
+        "features": None if scorers is None else {
+            "extractors": scorers.describe(),
+            "predictions": "uint8 floor(255*x) in memory (the bytes of the PNG strips)" if recon is None
+                           else f"PNG strips of {spec.from_reconstruction}"},
+        "variant": getattr(model, "trained_variant", None),
+        "frame_size": {"size": list(dataset.frame_size), "rule": size_rule,
+                       "native": list(model.native_size) if getattr(model, "native_size", None) else None,
+                       "warning": size_note},
+        "protocol": {"source_frame": 0, "include_t0": True, "align_corners": spec.align_corners,
+                     "prediction_values": "float32" if recon is None else "png-uint8 (floor)",
+                     "png_quantisation": "floor(255*x)", "psnr": "mean of per-frame PSNR, range 1",
+                     "psnr_identical": spec.psnr_identical,
+                     "ssim": "skimage defaults (7x7 uniform, sample covariance), RGB mean",
+                     "masked": "metric(M*pred, M*gt) over the full frame"}}
+    _on_rank0(rank, world, open_store)
+
+    started = time.time()
+    store.check_parts()
+    todo = [v for v in videos if not store.has_video(v.name)]
+    mine = todo[rank::world]
+    bar = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video", disable=not progress,
+               desc=f"{spec.kind} {spec.model}", **progress_options())
+    error = None
+    try:
+        for video in mine:
+            rows = _evaluate_video(spec, model, dataset, video, topk, own_maps, out, pixel_metrics, scorers)
+            store.write_video(rows)
+            bar.update(world)
+    except UserError as e:
+        error = e.message
+        if world == 1:
+            raise
+    finally:
+        bar.close()  # before any error line, so it is not glued onto the bar
+    _gather_error(world, error)
+
+    def finalize():
+        store.finalize()
+        timing = store.read_manifest().get("timing", {})
+        timing["seconds_last_invocation"] = round(time.time() - started, 3)
+        timing["videos_last_invocation"] = len(todo)
+        timing["processes"] = world
+        store.update_manifest(timing=timing, num_videos=len(videos))
+
+    _on_rank0(rank, world, finalize)
+    return store
+
+
+def _open_store(store: RunStore, spec: EvalSpec, run_key: str, extra: dict) -> None:
+    """Write the manifest of a new run, or check that the existing one is the same run (resume)."""
+    out = store.root
     if store.has_manifest() and not store.has_any_video():
         store.manifest_path.unlink()  # an earlier attempt failed before finishing a video: start afresh
     if store.has_manifest():
@@ -268,47 +377,8 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> RunStore:
     else:
         store.write_manifest(build_manifest(
             spec.kind, config={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()},
-            seed=spec.seed, dataset_manifest_hash=data_manifest["hash"], checkpoint=spec.checkpoint,
-            extra={"run_key": run_key, "identity": identity, "model": spec.model,
-                   "label": _default_label(spec), "dataset": dataset.name, "dataset_manifest": data_manifest,
-                   "weights": "random (seeded, --random-weights)" if spec.random_weights else
-                   ("checkpoint" if spec.checkpoint else None),
-                   "pooling": getattr(model, "pooling", "frame"),
-                   "metric_info": {m.name: m.info() for m in feature_metrics},
-                   "features": None if scorers is None else {
-                       "extractors": scorers.describe(),
-                       "predictions": "uint8 floor(255*x) in memory (the bytes of the PNG strips)" if recon is None
-                       else f"PNG strips of {spec.from_reconstruction}"},
-                   "variant": getattr(model, "trained_variant", None),
-                   "frame_size": {"size": list(dataset.frame_size), "rule": size_rule,
-                                  "native": list(model.native_size) if getattr(model, "native_size", None) else None,
-                                  "warning": size_note},
-                   "protocol": {"source_frame": 0, "include_t0": True, "align_corners": spec.align_corners,
-                                "prediction_values": "float32" if recon is None else "png-uint8 (floor)",
-                                "png_quantisation": "floor(255*x)", "psnr": "mean of per-frame PSNR, range 1",
-                                "psnr_identical": spec.psnr_identical,
-                                "ssim": "skimage defaults (7x7 uniform, sample covariance), RGB mean",
-                                "masked": "metric(M*pred, M*gt) over the full frame"}}))
-
-    started = time.time()
-    store.check_parts()
-    todo = [v for v in videos if not store.has_video(v.name)]
-    bar = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video", disable=not progress,
-               desc=f"{spec.kind} {spec.model}", **progress_options())
-    try:
-        for video in todo:
-            rows = _evaluate_video(spec, model, dataset, video, topk, own_maps, out, pixel_metrics, scorers)
-            store.write_video(rows)
-            bar.update(1)
-    finally:
-        bar.close()  # before any error line, so it is not glued onto the bar
-    store.finalize()
-    manifest = store.read_manifest()
-    timing = manifest.get("timing", {})
-    timing["seconds_last_invocation"] = round(time.time() - started, 3)
-    timing["videos_last_invocation"] = len(todo)
-    store.update_manifest(timing=timing, num_videos=len(videos))
-    return store
+            seed=spec.seed, dataset_manifest_hash=extra["dataset_manifest"]["hash"], checkpoint=spec.checkpoint,
+            extra=extra))
 
 
 def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path, pixel_metrics, scorers) -> pd.DataFrame:

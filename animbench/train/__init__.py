@@ -11,7 +11,7 @@ def train(variant, out, config=None, overrides=None, device="cpu", seed=0, amp=N
 
     from animbench.errors import UserError
     from animbench.results.store import atomic_write_json, build_manifest
-    from animbench.train.distributed import distributed_context
+    from animbench.distributed import distributed_context
     from animbench.train.trainer import Trainer
 
     cfg = load_train_config(variant, config, overrides)
