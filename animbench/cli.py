@@ -199,6 +199,15 @@ def _check_paths(checkpoint, data_root):
                         f"(or try `animbench data sample --out DIR`)")
 
 
+def _weights_path(kind: str, path: Path, option: str) -> Path:
+    """A weight file (face-pose: a folder holding face-alignment's FAN and S3FD files, or one of them)."""
+    from animbench.validation import optional_file
+
+    if kind == "face-pose" and path.is_dir():
+        return path
+    return optional_file(path, option)
+
+
 def _is_rank0() -> bool:
     import os
 
@@ -270,7 +279,7 @@ def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, dev
     from animbench.eval.pipeline import EvalSpec, run_eval
 
     from animbench.features.registry import normalise_kind
-    from animbench.validation import optional_file, parse_topk
+    from animbench.validation import parse_topk
 
     _check_paths(checkpoint, data_root)
     weights = {}
@@ -278,7 +287,8 @@ def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, dev
         kind, sep, path = item.partition("=")
         if not sep:
             raise UserError(f"--weights {item}: use KIND=PATH, e.g. --weights face-id=openface.pth")
-        weights[normalise_kind(kind)] = optional_file(Path(path), f"--weights {kind}=")
+        kind = normalise_kind(kind)
+        weights[kind] = _weights_path(kind, Path(path), f"--weights {kind}=")
     try:
         ks = parse_topk(int(k) for k in _split_list(topk_ks))
     except ValueError:

@@ -50,7 +50,7 @@ def features_extract(in_dir, out_pkl, kind, weights, image_shape, column, resize
     from animbench.features.extract import extract_folder
     from animbench.features.pickles import write_features
     from animbench.features.registry import load_extractor, normalise_kind
-    from animbench.validation import check_output_dir, optional_file, parse_device
+    from animbench.validation import check_output_dir, parse_device
 
     kind = normalise_kind(kind)
     device = parse_device(device)
@@ -58,7 +58,10 @@ def features_extract(in_dir, out_pkl, kind, weights, image_shape, column, resize
         raise UserError(f"{in_dir}: no such directory; pass a folder of videos (frame folders, strips, mp4/gif)")
     check_output_dir(out_pkl.parent, option="OUT_PKL")
     options = {"resize": resize} if kind == "face-id" else {}
-    extractor = load_extractor(kind, weights=optional_file(weights, "--weights"), device=device, **options)
+    from animbench.cli import _weights_path
+
+    weights = _weights_path(kind, weights, "--weights") if weights is not None else None
+    extractor = load_extractor(kind, weights=weights, device=device, **options)
     table = extract_folder(in_dir, extractor, image_shape=_parse_shape(image_shape), column=column)
     write_features(table, out_pkl)
     missing = sum(v is None for v in table["value"])
@@ -99,3 +102,66 @@ def features_compare(gt_pkl, gen_pkl, kind, as_json, per_video, trust_pickle):
     click.echo(f"frames scored: {numbers['frames_scored']}, skipped (no generated detection): "
                f"{numbers['frames_missing_generated']}, skipped (no ground-truth detection): "
                f"{numbers['frames_missing_gt']}")
+
+
+@click.group()
+def weights():
+    """Third-party weight files of the feature extractors (and VGG-19): list, download, verify, install."""
+
+
+def _echo_lines(lines):
+    for line in lines:
+        click.echo(line)
+
+
+@weights.command("list")
+def weights_list():
+    """Every weight file animbench uses: present or not, file, user, checksum, where it lives, its source."""
+    from animbench.weights import cmd_list
+
+    _echo_lines(cmd_list())
+
+
+@weights.command("download")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Download again even if the file is there.")
+def weights_download(names, force):
+    """Download NAMES (default: every file with a direct link) into the cache, checksum-verified when known."""
+    from animbench.weights import cmd_download
+
+    _echo_lines(cmd_download(list(names) or "all", force=force))
+
+
+@weights.command("verify")
+@click.argument("names", nargs=-1)
+def weights_verify(names):
+    """Check size / sha256 of the cached files (exit 1 if a named or present file fails)."""
+    import sys
+
+    from animbench.weights import cmd_verify
+
+    lines, ok = cmd_verify(list(names) or "all")
+    _echo_lines(lines)
+    if not ok:
+        sys.exit(1)
+
+
+@weights.command("path")
+@click.argument("names", nargs=-1)
+def weights_path(names):
+    """Where each file is expected (put your own copy there, or use `install`)."""
+    from animbench.weights import cmd_path
+
+    _echo_lines(cmd_path(list(names) or "all"))
+
+
+@weights.command("install")
+@click.argument("name")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a file already in place.")
+def weights_install(name, file, force):
+    """Copy a weight FILE you downloaded by hand to where animbench (and face-alignment) look for NAME."""
+    from animbench.validation import optional_file
+    from animbench.weights import cmd_install
+
+    _echo_lines(cmd_install(name, optional_file(file, "FILE"), force=force))

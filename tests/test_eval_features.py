@@ -105,3 +105,24 @@ def test_unknown_metric_and_weights_errors(capsys, tmp_path):
     code, _, err = cli(capsys, "eval", "-m", "copy-source", "--dataset", "sample", "--metrics", "aed",
                        "--weights", "face-id=/nope.pth", "--out", tmp_path / "r")
     assert code == 2 and "/nope.pth" in err
+
+
+def test_akd_face_in_eval_with_synthesised_face_alignment_weights(capsys, tmp_path, monkeypatch):
+    """face-alignment built offline from random FAN/S3FD files: a random detector finds no face, so every frame
+    is a miss — NaN with its flag, reported as such, never a number."""
+    from animbench.features.face_pose import write_random_weights
+
+    monkeypatch.setenv("ANIMBENCH_CACHE", str(tmp_path / "cache"))
+    weights = tmp_path / "fa"
+    write_random_weights(weights, seed=0)
+    run = tmp_path / "run"
+    code, out, err = cli(capsys, "eval", "-m", "copy-source", "--dataset", "sample", "--max-videos", "1",
+                         "--metrics", "l1,akd", "--weights", f"face-pose={weights}", "--out", run)
+    assert code == 0, err
+    frames = pd.read_parquet(run / "frames.parquet")
+    assert {"akd_face_fan", "flag_face_pose_missing_gt", "flag_face_pose_missing_gen"} <= set(frames.columns)
+    scored = frames["akd_face_fan"].notna()
+    missing = (frames["flag_face_pose_missing_gt"] == 1) | (frames["flag_face_pose_missing_gen"] == 1)
+    assert (scored == ~missing).all()  # a value exactly where both sides have a detection
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["metric_info"]["akd_face_fan"]["unit"] == "px"

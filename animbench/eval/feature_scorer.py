@@ -32,8 +32,8 @@ class FeatureScorers:
         options = options or {}
         self.extractors = {}
         for kind in self.kinds:
-            path = weights.get(kind) or _default_weights(kind)
-            self.extractors[kind] = load_extractor(kind, weights=path, device=device, **options.get(kind, {}))
+            self.extractors[kind] = load_extractor(kind, weights=weights.get(kind), device=device,
+                                                   **options.get(kind, {}))
 
     def describe(self) -> dict:
         return {kind: ex.describe() for kind, ex in self.extractors.items()}
@@ -64,15 +64,6 @@ class FeatureScorers:
             columns[f"flag_{stem}_missing_gt"] = result["gt_missing"].to_numpy(np.int8)
             columns[f"flag_{stem}_missing_gen"] = result["gen_missing"].to_numpy(np.int8)
         return columns
-
-
-def _default_weights(kind: str) -> Optional[Path]:
-    """The cached weight file of an extractor (the weights layer says where to get it when absent)."""
-    try:
-        from animbench.weights import resolve_for_extractor
-    except ImportError:
-        return None
-    return resolve_for_extractor(kind)
 
 
 def _extractor_key(extractor) -> str:
