@@ -113,6 +113,13 @@ class Trainer:
             raise UserError(f"{len(self.pairs)} training items are fewer than one batch of {self.batch_size} x "
                             f"{world_size} processes; lower --batch-size or raise num_repeats")
         self.step = 0
+        from animbench.train.steps import DiscriminatorStep, GeneratorStep, wrap_ddp
+
+        self.g_step = GeneratorStep(self)
+        self.d_step = DiscriminatorStep(self) if self.disc is not None else None
+        if world_size > 1:  # DistributedDataParallel: bucketed all-reduce overlapping the backward pass
+            self.g_step = wrap_ddp(self.g_step, self.device)
+            self.d_step = wrap_ddp(self.d_step, self.device) if self.d_step is not None else None
 
     # ------------------------------------------------------------------------------------------- data
     def batch(self, step: int) -> Dict[str, torch.Tensor]:
@@ -125,55 +132,37 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------- one step
     def train_step(self, step: int) -> Dict[str, float]:
-        from animbench.train import losses
         from animbench.train.transforms import RandomTPS
 
-        tcfg, dcfg = self.cfg["train"], self.cfg["discriminator"]
-        w = tcfg["loss_weights"]
+        tcfg = self.cfg["train"]
         g = _step_generator(self.seed, step, self.rank)
         x = self.batch(step)
         epoch = step / self.steps_per_epoch
         autocast = torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
 
-        with autocast:
-            kp_s = self.kp_detector(x["source"])
-            kp_d = self.kp_detector(x["driving"])
-            gen = self.generator(x["source"], kp_driving=kp_d, kp_source=kp_s)
-            fake, real = gen["prediction"], x["driving"]
-            pyr_fake, pyr_real = self.pyramid(fake), self.pyramid(real)
-            terms: Dict[str, torch.Tensor] = {}
-            if self.vgg is not None:
-                terms["perceptual"] = losses.perceptual_loss(self.vgg, pyr_fake, pyr_real, w["perceptual"])
-            if self.disc is not None and w["generator_gan"]:
-                d_fake, d_real = self._disc(pyr_fake["prediction_1"], kp_d), self._disc(pyr_real["prediction_1"], kp_d)
-                adv = losses.gan_target_loss(d_fake["enc_logits"], 1.0, dcfg["gan_loss"])
-                if "dec_logits" in d_fake:  # Eq. 6: the sum of the encoder's and the decoder's feedback
-                    adv = adv + losses.gan_target_loss(d_fake["dec_logits"], 1.0, dcfg["gan_loss"])
-                terms["gen_gan"] = w["generator_gan"] * adv
-                terms["feature_matching"] = losses.feature_matching(d_real["feature_maps"], d_fake["feature_maps"],
-                                                                    w["feature_matching"])
-            transform = RandomTPS(real.shape[0], generator=g, device=self.device, **tcfg["transform"])
-            terms.update(losses.equivariance_losses(self.kp_detector, real, kp_d, transform,
-                                                    w["equivariance_value"], w["equivariance_jacobian"],
-                                                    tcfg["align_corners"]))
-        total_g = sum(terms.values())
-        self._check_finite(total_g, terms, step)
-        self.opt_g.zero_grad(set_to_none=True)
-        self.opt_kp.zero_grad(set_to_none=True)
-        self.scaler.scale(total_g).backward()
-        self._sync_grads([self.generator, self.kp_detector])
+        transform = RandomTPS(x["driving"].shape[0], generator=g, device=self.device, **tcfg["transform"])
+        self._discriminator_trainable(False)  # the generator step must not touch (or all-reduce) D's gradients
+        try:
+            with autocast:
+                terms, gen, kp_d = self.g_step(x, transform)
+            total_g = sum(terms.values())
+            self._check_finite(total_g, terms, step)
+            self.opt_g.zero_grad(set_to_none=True)
+            self.opt_kp.zero_grad(set_to_none=True)
+            self.scaler.scale(total_g).backward()
+        finally:
+            self._discriminator_trainable(True)
         self.scaler.step(self.opt_g)
         self.scaler.step(self.opt_kp)
 
         values = {k: float(v.detach()) for k, v in terms.items()}
         if self.disc is not None:
             with autocast:
-                d_terms = self._disc_losses(x, gen, kp_d, g, epoch)
+                d_terms = self.d_step(x, gen, kp_d, g, epoch)
             total_d = sum(d_terms.values())
             self._check_finite(total_d, d_terms, step)
             self.opt_d.zero_grad(set_to_none=True)
             self.scaler.scale(total_d).backward()
-            self._sync_grads([self.disc])
             self.scaler.step(self.opt_d)
             values.update({k: float(v.detach()) for k, v in d_terms.items()})
         self.scaler.update()
@@ -236,17 +225,10 @@ class Trainer:
     def _modules(self):
         return [m for m in (self.kp_detector, self.generator, self.disc) if m is not None]
 
-    def _sync_grads(self, modules):
-        """Data parallelism: average gradients over processes (the all-reduce DDP performs)."""
-        if self.world_size == 1:
-            return
-        import torch.distributed as dist
-
-        for m in modules:
-            for p in m.parameters():
-                if p.grad is not None:
-                    dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-                    p.grad.div_(self.world_size)
+    def _discriminator_trainable(self, flag: bool) -> None:
+        if self.disc is not None:
+            for p in self.disc.parameters():
+                p.requires_grad_(flag)
 
     def _sync_buffers(self):
         if self.world_size == 1:
