@@ -23,3 +23,16 @@ def write_tiny_fomm(directory: Path):
 @pytest.fixture
 def tiny_fomm(tmp_path):
     return write_tiny_fomm(tmp_path / "tiny-fomm")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_where_declared(request):
+    """Modules with ONE_THREAD = True run each test on one torch thread (their reference outputs were made so;
+    convolutions round differently with more threads), without changing the rest of the session."""
+    if not getattr(request.module, "ONE_THREAD", False):
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

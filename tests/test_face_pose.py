@@ -19,7 +19,7 @@ from animbench.errors import UserError
 from animbench.features import face_pose as fp
 from animbench.weights import get
 
-torch.set_num_threads(1)
+ONE_THREAD = True  # reference outputs were made with one thread (conftest pins it per test)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 FAN_NAME, SFD_NAME = get("fan-2d").filename, get("s3fd").filename
 LEVELS = ("conv3_3_norm", "conv4_3_norm", "conv5_3_norm", "fc7", "conv6_2", "conv7_2")

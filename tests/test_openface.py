@@ -22,7 +22,7 @@ from animbench.features.openface import (OpenFaceNet, embed_frames, legacy_cross
 DATA = Path(__file__).parent / "data" / "openface"
 TOL = 1e-5
 
-torch.set_num_threads(1)
+ONE_THREAD = True  # reference outputs were made with one thread (conftest pins it per test)
 
 
 def openface_random_state(key_shapes, seed=0):

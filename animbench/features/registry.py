@@ -13,7 +13,7 @@ EXTRACTORS.register("face-pose", "animbench.features.registry:_load_face_pose",
                     help="68 face landmarks (face-alignment 2-D FAN + SFD), pose-evaluation's face AKD")
 EXTRACTORS.register("face-id", "animbench.features.face_id:load_face_id",
                     help="OpenFace nn4.small2.v1 embeddings, pose-evaluation's face AED")
-EXTRACTORS.register("body-pose", "animbench.features.openpose_decode:load_body_pose",
+EXTRACTORS.register("body-pose", "animbench.features.openpose:load_body_pose",
                     help="OpenPose COCO 18 keypoints, pose-evaluation's body AKD/MKR")
 EXTRACTORS.register("body-id", "animbench.features.reid:load_body_id",
                     help="Market-1501 ft_net ResNet-50 features, pose-evaluation's body AED")
