@@ -96,6 +96,11 @@ def test_missing_detections_are_nan_with_flags_and_caption(tmp_path):
     assert row["estimate"] == pytest.approx(2.0) and row["n_frames"] == 3
     table = make_table(summary, "compact")
     assert "AKD ↓" in table and "1 of 4" in table
+    # a run without a single detection: a dash, not a crash and not a number
+    none = Run(None, {"model": "x2face", "label": "X", "dataset": "d", "metric_info": info},
+               frames.assign(akd_face_fan=np.nan))
+    table = make_table(summarize([run, none], n_resamples=100), "compact")
+    assert "| X | – |" in table and "4 of 8" in table
 
 
 def test_unknown_metric_and_weights_errors(capsys, tmp_path):
@@ -126,3 +131,31 @@ def test_akd_face_in_eval_with_synthesised_face_alignment_weights(capsys, tmp_pa
     assert (scored == ~missing).all()  # a value exactly where both sides have a detection
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["metric_info"]["akd_face_fan"]["unit"] == "px"
+
+
+def test_body_metrics_in_eval_and_count_missing(tmp_path, monkeypatch):
+    """akd/mkr/aed on the taichi preset mean the body extractors (random weights, small OpenPose input for
+    speed): columns, flags, the manifest's count_missing number, and a report with AKD, MKR, AED."""
+    from animbench.eval.pipeline import EvalSpec, run_eval
+    from animbench.features.compare import count_missing
+    from animbench.reports import load_runs, make_table, summarize
+
+    monkeypatch.setenv("ANIMBENCH_CACHE", str(tmp_path / "cache"))
+    from animbench.data.sample import sample_root
+
+    spec = EvalSpec(model="copy-source", out=tmp_path / "run", dataset="taichi", data_root=sample_root(64),
+                    frame_size=(64, 64), max_videos=1, metrics=("l1", "akd", "mkr", "aed"),
+                    feature_options={"body-pose": {"random_weights": True, "input_size": 96},
+                                     "body-id": {"random_weights": True}})
+    store = run_eval(spec, progress=False)
+    frames = store.read_frames()
+    assert {"akd_body_openpose", "mkr_body_openpose", "aed_body_reid", "flag_body_pose_gt_joints_missing"} <= set(
+        frames.columns)
+    manifest = store.read_manifest()
+    gt = pd.DataFrame({"file_name": frames["video"], "frame_number": frames["frame"],
+                       "value": [np.full((18, 2), -1.0)] * len(frames)})
+    for i, n in enumerate(frames["flag_body_pose_gt_joints_missing"]):  # rebuild per-frame missing counts
+        gt.at[i, "value"] = np.where(np.arange(18)[:, None] < n, -1.0, 5.0)
+    assert manifest["count_missing_gt"] == pytest.approx(count_missing(gt))
+    table = make_table(summarize(load_runs([tmp_path / "run"]), n_resamples=100), "main")
+    assert "AKD ↓" in table and "MKR ↓" in table and "AED ↓" in table

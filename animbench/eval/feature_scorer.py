@@ -63,6 +63,8 @@ class FeatureScorers:
             stem = kind.replace("-", "_")
             columns[f"flag_{stem}_missing_gt"] = result["gt_missing"].to_numpy(np.int8)
             columns[f"flag_{stem}_missing_gen"] = result["gen_missing"].to_numpy(np.int8)
+            if kind == "body-pose":  # for count_missing.py's number (see count_missing_gt)
+                columns["flag_body_pose_gt_joints_missing"] = (18 - result["joints_gt"]).to_numpy(np.int8)
         return columns
 
 
@@ -96,3 +98,14 @@ def gt_features(dataset, video, extractor, cache_root: Optional[Path] = None) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     write_features(table, path)
     return values
+
+
+def count_missing_gt(frames: pd.DataFrame):
+    """pose-evaluation's count_missing.py on the ground truth: the mean number of missing joints per frame over
+    the frames numbered below 32, all videos pooled (None without body-pose columns)."""
+    from animbench.features.compare import COUNT_MISSING_FRAMES
+
+    if "flag_body_pose_gt_joints_missing" not in frames:
+        return None
+    chosen = frames[frames["frame"] < COUNT_MISSING_FRAMES]["flag_body_pose_gt_joints_missing"]
+    return float(chosen.mean()) if len(chosen) else None

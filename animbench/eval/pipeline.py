@@ -355,6 +355,10 @@ def _run_eval(spec: EvalSpec, progress: bool, rank: int, world: int) -> RunStore
         timing["videos_last_invocation"] = len(todo)
         timing["processes"] = world
         store.update_manifest(timing=timing, num_videos=len(videos))
+        if scorers is not None and "body-pose" in scorers.kinds:
+            from animbench.eval.feature_scorer import count_missing_gt
+
+            store.update_manifest(count_missing_gt=count_missing_gt(store.read_frames()))
 
     _on_rank0(rank, world, finalize)
     return store

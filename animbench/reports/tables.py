@@ -120,6 +120,9 @@ def _cells(summary, columns, rows, baseline, significance):
                 text[label, c.key], marks[label, c.key] = "–", ""
                 continue
             r = index.loc[(label, c.key)]
+            if not np.isfinite(r["estimate"]):  # no frame scored (e.g. no detection anywhere): no number, no mark
+                text[label, c.key], marks[label, c.key] = "–", ""
+                continue
             hw = r["half_width"] if np.isfinite(r["half_width"]) else None
             value = format_value(r["estimate"], c.precision, column_hw)
             hws[label, c.key] = hw
