@@ -68,17 +68,20 @@ def main():
                              "-1 = auto (1 on CPU, all on CUDA)")
     parser.add_argument("--amp", choices=["bf16", "fp16"], default=None)
     parser.add_argument("--skip-official", action="store_true")
+    parser.add_argument("--exact-model", action="store_true", help="the exact decoder (no fused up blocks)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
 
     torch.manual_seed(0)
     model = load_fomm(config="vox-256", device=args.device, seed=0)
     model.motion_chunk = args.motion_chunk if args.motion_chunk >= 0 else "auto"
+    model.fused_decoder = False if args.exact_model else "auto"
     frames = torch.rand(args.frames, 3, 256, 256, generator=torch.Generator().manual_seed(0)).to(args.device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
         frames = frames.contiguous(memory_format=torch.channels_last)
     results = {"device": args.device, "frames": args.frames, "threads": torch.get_num_threads(),
+               "decoder": model.describe()["decoder"],
                "channels_last": args.channels_last, "amp": args.amp, "motion_chunk": args.motion_chunk}
     if args.device.startswith("cuda"):
         results["gpu"] = torch.cuda.get_device_name()
@@ -99,6 +102,13 @@ def main():
             results[f"animbench_peak_mib_bs{bs}"] = torch.cuda.max_memory_allocated() / 2**20
         if "official_fps" in results:
             results[f"speedup_bs{bs}"] = results[f"animbench_fps_bs{bs}"] / results["official_fps"]
+    with torch.inference_mode():  # how far the default path is from the exact one on these frames
+        state = model.prepare_source(frames[:1])
+        default = model.animate(state, frames[:2])["prediction"]
+        fused, model.fused_decoder = model.fused_decoder, False
+        exact = model.animate(state, frames[:2])["prediction"]
+        model.fused_decoder = fused
+    results["max_abs_vs_exact"] = float((default - exact).abs().max())
     results["process_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(results, indent=2))
     if args.json:
