@@ -13,13 +13,14 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 import torch
 
 from animbench.errors import UserError
+from animbench.eval.sources import TopkSource, check_reconstruction, png_batches, salient_for
 from animbench.results.store import RunStore, build_manifest, file_sha256
 from animbench.features.metrics import resolve_feature_metric
 from animbench.validation import check_output_dir, parse_device, parse_topk
@@ -94,61 +95,6 @@ def _validate(spec: EvalSpec) -> None:
 
 def _run_key(identity: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-class _TopkSource:
-    """Top-k masks from the stored motion maps of a (baseline FOMM) run, derived with the shared mask function."""
-
-    def __init__(self, maps_dir: Path, ks: Sequence[int], threshold: Optional[float]):
-        self.maps_dir = Path(maps_dir)
-        self.ks = tuple(ks)
-        self.threshold = threshold
-
-    def for_video(self, video_name: str) -> Dict[str, np.ndarray]:
-        from animbench.eval.reconstruct import load_maps
-
-        path = self.maps_dir / f"{video_name}.npz"
-        if not path.exists():
-            raise UserError(f"{path}: no motion maps for video {video_name!r}; run the baseline with "
-                            f"`animbench reconstruct ... --save-maps` (or eval --save-maps) on the same dataset")
-        try:
-            return load_maps(path)
-        except Exception as e:  # zipfile/zlib/ValueError on a truncated or foreign file
-            raise UserError(f"{path}: corrupt motion maps ({type(e).__name__}); the baseline run "
-                            f"{self.maps_dir.parent} must be redone: rerun it into a new --out with "
-                            f"--save-maps") from None
-
-    def masks(self, occlusion: np.ndarray, background: np.ndarray, n: int, size) -> Dict[str, torch.Tensor]:
-        """Top-k masks at frame `size` from (n,h,w) float16 maps (the stored precision)."""
-        from animbench.masks import topk_masks
-
-        if occlusion.shape[0] != n:
-            raise UserError(f"{self.maps_dir}: motion maps hold fewer frames than the video; the baseline run "
-                            f"used a different dataset")
-        occ = torch.from_numpy(occlusion.astype(np.float32))[:, None]
-        bg = torch.from_numpy(background.astype(np.float32))[:, None]
-        opts = {} if self.threshold is None else {"threshold": self.threshold}
-        return topk_masks(occ, bg, ks=self.ks, size=tuple(size), **opts)
-
-
-def _check_reconstruction(spec: EvalSpec) -> dict:
-    """The identity of the reconstruction run whose strips `spec` reuses (same model, checkpoint, settings)."""
-    recon = RunStore(spec.from_reconstruction)
-    manifest = recon.read_manifest()
-    if manifest.get("kind") != "reconstruct":
-        raise UserError(f"--from-reconstruction {spec.from_reconstruction}: not a `animbench reconstruct` run")
-    if manifest.get("model") != spec.model:
-        raise UserError(f"--from-reconstruction {spec.from_reconstruction}: made with model "
-                        f"{manifest.get('model')!r}, not {spec.model!r}")
-    identity = manifest.get("identity", {})
-    sha = file_sha256(spec.checkpoint) if spec.checkpoint else None
-    if spec.checkpoint and identity.get("checkpoint_sha256") != sha:
-        raise UserError(f"--from-reconstruction {spec.from_reconstruction}: made with another checkpoint "
-                        f"than {spec.checkpoint}")
-    return {"dir": str(spec.from_reconstruction), "run_key": manifest.get("run_key"),
-            "dataset_manifest_hash": manifest.get("dataset_manifest_hash"),
-            "checkpoint_sha256": identity.get("checkpoint_sha256"), "align_corners": identity.get("align_corners"),
-            "model_settings": identity.get("model_settings")}
 
 
 def _resolve_dataset(spec: EvalSpec, model):
@@ -246,7 +192,7 @@ def _run_eval(spec: EvalSpec, progress: bool, rank: int, world: int) -> RunStore
                        if resolve_feature_metric(m, spec.dataset) is not None]
     out = Path(spec.out)
     model = None
-    recon = _check_reconstruction(spec) if spec.from_reconstruction else None
+    recon = check_reconstruction(spec) if spec.from_reconstruction else None
     if recon is None:
         model = load_model(spec.model, checkpoint=spec.checkpoint, config=spec.config, device=spec.device,
                            align_corners=spec.align_corners, trust_checkpoint=spec.trust_checkpoint,
@@ -283,7 +229,7 @@ def _run_eval(spec: EvalSpec, progress: bool, rank: int, world: int) -> RunStore
     if own_maps and model is None:
         raise UserError("--from-reconstruction cannot produce motion maps; pass --topk-from BASELINE_RUN")
     maps_dir = Path(topk_from) / "maps" if topk_from else out / "maps"
-    topk = _TopkSource(maps_dir, spec.topk_ks, spec.topk_threshold) if want_topk else None
+    topk = TopkSource(maps_dir, spec.topk_ks, spec.topk_threshold) if want_topk else None
 
     checkpoint_sha = file_sha256(spec.checkpoint) if spec.checkpoint else None
     identity = {
@@ -392,13 +338,13 @@ def _evaluate_video(spec, model, dataset, video, topk, own_maps, out: Path, pixe
     strip = StripWriter(out / "png", video.name) if spec.save_png and model is not None else None
     maps_writer = MapWriter(out / "maps", video.name) if own_maps else None
     viz = VisualizationWriter(out / "viz", video.name) if spec.save_visualization and model is not None else None
-    salient = _salient_for(spec, dataset, video) if "salient" in spec.masks else None
+    salient = salient_for(spec, dataset, video) if "salient" in spec.masks else None
 
     if model is not None:
         batches = reconstruct_video(model, video, device=spec.device, batch_size=spec.batch_size,
                                     want_maps=own_maps or (viz is not None and model.has_motion_maps))
     else:
-        batches = _png_batches(Path(spec.from_reconstruction) / "png", video, spec.batch_size,
+        batches = png_batches(Path(spec.from_reconstruction) / "png", video, spec.batch_size,
                                dataset.frame_size)
 
     columns: Dict[str, List[np.ndarray]] = {}
@@ -475,29 +421,3 @@ def _check_finite(spec, video, batch) -> None:
             f"reconstruction {spec.from_reconstruction}" if spec.from_reconstruction else f"model {spec.model}")
         raise UserError(f"video {video.name!r} frame {frame}: the prediction holds NaN/inf values; {source} "
                         f"is broken (non-finite weights?) — nothing was scored for this video")
-
-
-def _salient_for(spec, dataset, video) -> np.ndarray:
-    from animbench.eval.gt_cache import salient_masks_for_video
-
-    return salient_masks_for_video(dataset, video, backend=spec.salient_backend, folder=spec.salient_dir,
-                                   matting=spec.salient_matting)
-
-
-def _png_batches(png_dir: Path, video, batch_size: int, frame_size):
-    """Predictions read back from `<png_dir>/<video>.png` strips (uint8, as written by reconstruct)."""
-    from animbench.data.convert import to_float_tensor
-    from animbench.data.video import open_video
-    from animbench.eval.reconstruct import ReconstructedBatch
-
-    path = png_dir / f"{video.name}.png"
-    if not path.exists():
-        raise UserError(f"{path}: no reconstruction strip for video {video.name!r}; the reconstruction run "
-                        f"is incomplete or used another dataset: rerun `animbench reconstruct` to finish it")
-    pred_video = open_video(path, frame_shape=tuple(frame_size))
-    if pred_video.num_frames != video.num_frames:
-        raise UserError(f"{path}: {pred_video.num_frames} frames, ground truth has {video.num_frames}")
-    start = 0
-    for gt_chunk, pred_chunk in zip(video.iter_chunks(batch_size), pred_video.iter_chunks(batch_size)):
-        yield ReconstructedBatch(start=start, driving=to_float_tensor(gt_chunk), prediction=to_float_tensor(pred_chunk))
-        start += len(gt_chunk)
