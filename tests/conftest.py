@@ -20,6 +20,17 @@ def write_tiny_fomm(directory: Path):
     return config, checkpoint
 
 
+def call_cli(capsys, *args):
+    """(exit code, stdout, stderr) of one in-process `animbench` call (the real entry point)."""
+    from animbench.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
 @pytest.fixture
 def tiny_fomm(tmp_path):
     return write_tiny_fomm(tmp_path / "tiny-fomm")

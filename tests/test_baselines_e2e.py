@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from animbench.cli import main
-from conftest import write_tiny_fomm
+from conftest import call_cli, write_tiny_fomm
 
 MONKEYNET = torch.load(Path(__file__).parent / "data" / "monkeynet" / "tiny_parity.pt", weights_only=True)
 
@@ -24,12 +24,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def cli(capsys, *args):
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
+cli = call_cli
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from animbench.cli import main
-from conftest import write_tiny_fomm
+from conftest import call_cli, write_tiny_fomm
 
 DATA = Path(__file__).parent / "data"
 
 
-def cli(capsys, *args):
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
+cli = call_cli
 
 
 @pytest.fixture

@@ -7,17 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from animbench.cli import main
+from conftest import call_cli
 
 DATA = Path(__file__).parent / "data"
 
 
-def cli(capsys, *args):
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
+cli = call_cli
 
 
 @pytest.mark.parametrize("kind, keys", [("face_pose", {"Average difference": "akd"}),

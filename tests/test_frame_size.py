@@ -5,8 +5,7 @@ import json
 import pytest
 import yaml
 
-from animbench.cli import main
-from conftest import write_tiny_fomm
+from conftest import call_cli, write_tiny_fomm
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +31,7 @@ def setup(tmp_path_factory):
     return {"data": root / "d128", "c64": config64, "c128": config128, "ckpt": checkpoint}
 
 
-def cli(capsys, *args):
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
+cli = call_cli
 
 
 def test_config_frame_shape_sets_the_size(capsys, setup, tmp_path):

@@ -5,7 +5,6 @@ baseline it pins, in a scratch directory (see tests/data/reid/README.md). ``reid
 ``make_frame`` below are used verbatim by that script (it extracts their source from this file), so the
 weights and frames are regenerated here.
 """
-import hashlib
 import json
 import math
 import zlib

@@ -5,17 +5,12 @@ import json
 import pandas as pd
 import pytest
 
-from animbench.cli import main
+from conftest import call_cli
 
 LADDER = ["prioritycut", "fomm", "cutmix", "fomm-adv", "unet"]  # deliberately not in ladder order
 
 
-def cli(capsys, *args):
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
+cli = call_cli
 
 
 @pytest.fixture(scope="module")
