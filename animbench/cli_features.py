@@ -44,8 +44,11 @@ def features():
               help="With --image-shape: which W-wide column of stacked images to read (extract.py's --column).")
 @click.option("--resize", type=click.Choice(["skimage-0.14", "modern"]), default="skimage-0.14", show_default=True,
               help="face-id: the 96x96 resize of the published numbers (skimage 0.14) or today's skimage.")
+@click.option("--bn-mode", type=click.Choice(["parity", "eval"]), default="parity", show_default=True,
+              help="body-id: BatchNorm as pose-evaluation ran it (per-frame batch statistics) or eval mode "
+                   "(running statistics, as a re-id network is meant to run).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N.")
-def features_extract(in_dir, out_pkl, kind, weights, image_shape, column, resize, device):
+def features_extract(in_dir, out_pkl, kind, weights, image_shape, column, resize, bn_mode, device):
     """Write the pose-evaluation feature table (pickle) of every video in IN_DIR to OUT_PKL."""
     from animbench.features.extract import extract_folder
     from animbench.features.pickles import write_features
@@ -57,7 +60,7 @@ def features_extract(in_dir, out_pkl, kind, weights, image_shape, column, resize
     if not in_dir.is_dir():
         raise UserError(f"{in_dir}: no such directory; pass a folder of videos (frame folders, strips, mp4/gif)")
     check_output_dir(out_pkl.parent, option="OUT_PKL")
-    options = {"resize": resize} if kind == "face-id" else {}
+    options = {"face-id": {"resize": resize}, "body-id": {"bn_mode": bn_mode}}.get(kind, {})
     from animbench.cli import _weights_path
 
     weights = _weights_path(kind, weights, "--weights") if weights is not None else None
