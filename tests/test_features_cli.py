@@ -97,3 +97,50 @@ def test_extract_bad_inputs(capsys, tmp_path, openface_weights):
     assert code == 2 and "s.png" in err and "--image-shape" in err and not (tmp_path / "o.pkl").exists()
     code, _, err = cli(capsys, "features", "extract", videos, tmp_path / "o.pkl", "--kind", "face-idd")
     assert code == 2 and "Traceback" not in err
+
+
+def test_body_extract_then_compare(capsys, tmp_path):
+    """features extract (body-id via the CLI with a weights file; body-pose through the same folder reader)
+    -> features compare: the numbers of cmp.py / cmp_with_missing.py on those pickles."""
+    import shutil
+
+    from test_reid import reid_random_state
+
+    from animbench.data.sample import sample_root
+    from animbench.features.compare import compare
+    from animbench.features.extract import extract_folder
+    from animbench.features.openpose import load_body_pose
+    from animbench.features.pickles import read_features, write_features
+
+    src = sorted((sample_root(64) / "test").iterdir())[:2]
+    gt_dir, gen_dir = tmp_path / "gt", tmp_path / "gen"
+    def copy(video, dest):  # the first 4 frames keep the test fast
+        dest.mkdir(parents=True)
+        for frame in sorted(video.iterdir())[:4]:
+            shutil.copy(frame, dest / frame.name)
+
+    for video in src:
+        copy(video, gt_dir / video.name)
+    copy(src[0], gen_dir / src[0].name)
+    copy(src[0], gen_dir / src[1].name)  # the "generated" second video is the first one
+    keys = json.loads((DATA / "reid" / "official_state_dict_keys.json").read_text())
+    weights = tmp_path / "reid_model.pth"
+    torch.save(reid_random_state(keys), weights)
+    for folder in (gt_dir, gen_dir):
+        code, _, err = cli(capsys, "features", "extract", folder, tmp_path / f"{folder.name}-id.pkl", "--kind",
+                           "body_id", "--weights", weights)
+        assert code == 0, err
+    code, out, err = cli(capsys, "features", "compare", tmp_path / "gt-id.pkl", tmp_path / "gen-id.pkl",
+                         "--kind", "body-id", "--json")
+    numbers = json.loads(out)
+    gt, gen = pd.read_pickle(tmp_path / "gt-id.pkl"), pd.read_pickle(tmp_path / "gen-id.pkl")
+    # cmp.py by hand: per frame sum((a - b)^2), mean over frames; video 0 is identical, video 1 differs
+    merged = gt.merge(gen, on=["file_name", "frame_number"])
+    by_hand = np.mean([np.sum(np.abs(a - b).astype(float) ** 2) for a, b in zip(merged.value_x, merged.value_y)])
+    assert numbers["aed"] == pytest.approx(by_hand) and numbers["aed"] > 0
+    extractor = load_body_pose(seed=0, input_size=96)
+    for folder in (gt_dir, gen_dir):
+        write_features(extract_folder(folder, extractor, progress=False), tmp_path / f"{folder.name}-pose.pkl")
+    result = compare(read_features(tmp_path / "gt-pose.pkl"), read_features(tmp_path / "gen-pose.pkl"), "body-pose")
+    assert set(result) >= {"akd", "mkr", "frames_scored"}
+    assert pd.read_pickle(tmp_path / "gt-pose.pkl")["value"].iloc[0].shape == (18, 2)
