@@ -337,7 +337,7 @@ class Trainer:
                 if tcfg.get("sample_every_steps") and self.step % tcfg["sample_every_steps"] == 0:
                     self.write_samples()
             bar.update(1)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:3]})
+            bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:3]}, refresh=False)
         return values
 
     def _write_csv(self, log: Path) -> None:
