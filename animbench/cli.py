@@ -271,12 +271,15 @@ def _print_summary(store, ci, n_resamples=2000, seed=0, method="percentile"):
                    "repeatable; default: the cached files (`animbench weights list`).")
 @click.option("--face-id-resize", type=click.Choice(["skimage-0.14", "modern"]), default="skimage-0.14",
               show_default=True, help="AED on faces: the 96x96 resize of the published numbers or today's skimage.")
+@click.option("--exact-metrics", is_flag=True,
+              help="Pixel metrics on the float64 path equal to scikit-image to 1e-12 (default on CPU: the fast suite, "
+                   "within 1e-7, >10x faster). Recorded in the manifest.")
 @click.option("--body-id-bn", type=click.Choice(["parity", "eval"]), default="parity", show_default=True,
               help="AED on bodies: re-id BatchNorm as pose-evaluation ran it (per-frame statistics) or eval mode.")
 def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, device, max_videos, align_corners,
              trust_checkpoint, frame_size, label, exact_model, save_visualization, random_weights, metrics, masks, topk_from, topk_ks,
              salient_backend, salient_dir, salient_matting, from_reconstruction, ci, ci_method, save_maps,
-             psnr_identical, seed, feature_weights, face_id_resize, body_id_bn):
+             psnr_identical, seed, feature_weights, face_id_resize, exact_metrics, body_id_bn):
     """Reconstruct the test videos and compute per-frame metrics into OUT (resumable)."""
     from animbench.eval.pipeline import EvalSpec, run_eval
 
@@ -303,7 +306,7 @@ def eval_cmd(model, dataset, data_root, checkpoint, config, out, batch_size, dev
                     align_corners=align_corners, frame_size=_parse_size(frame_size), save_maps=save_maps,
                     trust_checkpoint=trust_checkpoint, label=label, random_weights=random_weights,
                     psnr_identical=psnr_identical, seed=seed, save_visualization=save_visualization,
-                    exact_model=exact_model,
+                    exact_model=exact_model, exact_metrics=exact_metrics,
                     feature_weights=weights, feature_options={"face-id": {"resize": face_id_resize},
                                                               "body-id": {"bn_mode": body_id_bn}})
     store = run_eval(spec)

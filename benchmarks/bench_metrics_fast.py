@@ -66,6 +66,8 @@ def main():
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="fast_frame_metrics worker threads (default: torch.get_num_threads())")
     parser.add_argument("--skip-exact", action="store_true", help="leave out compute_frame_metrics")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     args = parser.parse_args()
@@ -75,9 +77,9 @@ def main():
     load_before = os.getloadavg()
 
     methods = {"skimage": lambda: skimage_suite(np_pred, np_gt, np_masks),
-               "fast": lambda: fast_frame_metrics(pred, gt, masks=masks)}
+               "fast": lambda: fast_frame_metrics(pred, gt, masks=masks, threads=args.threads)}
     if not args.skip_exact:
-        methods["exact"] = lambda: compute_frame_metrics(pred, gt, masks=masks)
+        methods["exact"] = lambda: compute_frame_metrics(pred, gt, masks=masks, exact=True)
     best = {k: float("inf") for k in methods}
     results = {}
     for _ in range(args.repeats):
@@ -90,6 +92,7 @@ def main():
     report = {
         "frames": args.frames, "size": args.size, "repeats": args.repeats,
         "numbers_per_frame": len(results["fast"]), "torch_threads": torch.get_num_threads(),
+        "fast_threads": args.threads or torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "load_avg_before": load_before, "load_avg_after": os.getloadavg(),
         "frames_per_s": fps,
         "fast_vs_skimage": fps["fast"] / fps["skimage"],

@@ -108,7 +108,7 @@ def test_topk_masks_from_baseline_maps_are_shared(tmp_path, tiny_fomm):
     assert maps["occlusion"].shape == (video.num_frames, 32, 32) and maps["occlusion"].dtype == np.float16
 
     other = run_eval(_spec(tmp_path / "copy", masks=("topk",), topk_from=tmp_path / "fomm", max_videos=1,
-                           topk_ks=(10, 30)), progress=False).read_frames()
+                           topk_ks=(10, 30), exact_metrics=True), progress=False).read_frames()
     # recompute frame 7 of the copy-source run by hand from the stored baseline maps
     t = 7
     gt = to_float_tensor(video.read_all()).double()
@@ -217,3 +217,13 @@ def test_sharded_eval_with_two_gloo_processes_equals_one_process(tmp_path):
     pd.testing.assert_frame_equal(sharded.read_frames(), single)
     assert pd.read_parquet(tmp_path / "sharded" / "frames.parquet").equals(single)
     assert sharded.read_manifest()["timing"]["processes"] == 2
+
+
+def test_metric_path_is_recorded_and_both_paths_agree(tmp_path):
+    fast = run_eval(_spec(tmp_path / "fast", max_videos=1, masks=("salient",)), progress=False)
+    exact = run_eval(_spec(tmp_path / "exact", max_videos=1, masks=("salient",), exact_metrics=True), progress=False)
+    assert fast.read_manifest()["protocol"]["metric_path"].startswith("fast")
+    assert exact.read_manifest()["protocol"]["metric_path"].startswith("exact")
+    a, b = fast.read_frames(), exact.read_frames()
+    for column in ("l1", "psnr", "ssim", "psnr.salient", "ssim.not_salient"):
+        np.testing.assert_allclose(a[column], b[column], atol={"l1": 1e-9, "psnr": 1e-5}.get(column[:4], 1e-6), rtol=0)

@@ -109,7 +109,12 @@ def test_suite_shared_moments_equal_direct_masked_definition():
     gen = torch.Generator().manual_seed(3)
     binary = (torch.rand(1, 96, 128, generator=gen) > 0.6).double()
     soft = torch.rand(1, 96, 128, generator=gen, dtype=torch.float64)
-    out = compute_frame_metrics(_t(d), _t(g), metrics=("ssim", "psnr"), masks={"top20": binary, "salient": soft})
+    out = compute_frame_metrics(_t(d), _t(g), metrics=("ssim", "psnr"), masks={"top20": binary, "salient": soft},
+                                exact=True)
+    fast = compute_frame_metrics(_t(d), _t(g), metrics=("ssim", "psnr"), masks={"top20": binary, "salient": soft})
+    assert list(fast) == list(out)
+    for col in out:  # the default (fast) suite: within 1e-7 of the exact path on this real photo pair
+        assert abs(fast[col].item() - out[col].item()) < (1e-7 if col.startswith("ssim") else 1e-9), col
     for name, mask in (("top20", binary), ("salient", soft)):
         for inverted in (False, True):
             col = column_name("ssim", name, inverted)

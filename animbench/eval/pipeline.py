@@ -62,6 +62,7 @@ class EvalSpec:
     save_visualization: bool = False        # viz/<video>.png: source | driving | prediction | occlusion per frame
     feature_weights: Optional[Dict[str, Path]] = None   # extractor kind -> weight file (default: the cache)
     exact_model: bool = False               # bit-exact model path (FOMM: no fused decoder on CPU)
+    exact_metrics: bool = False             # float64 metric path, = scikit-image to 1e-12 (default: the fast suite)
     feature_options: Optional[Dict[str, dict]] = None   # extractor kind -> options (e.g. face-id resize)
 
 
@@ -243,7 +244,7 @@ def _run_eval(spec: EvalSpec, progress: bool, rank: int, world: int) -> RunStore
         "salient_matting": spec.salient_matting if "salient" in spec.masks else None,
         "from_reconstruction": recon,
         "random_weights": spec.random_weights, "psnr_identical": spec.psnr_identical,
-        "frame_size": list(dataset.frame_size),
+        "frame_size": list(dataset.frame_size), "exact_metrics": spec.exact_metrics,
     }
     run_key = _run_key(identity)
     store = RunStore(out)
@@ -270,6 +271,7 @@ def _run_eval(spec: EvalSpec, progress: bool, rank: int, world: int) -> RunStore
                      "prediction_values": "float32" if recon is None else "png-uint8 (floor)",
                      "png_quantisation": "floor(255*x)", "psnr": "mean of per-frame PSNR, range 1",
                      "psnr_identical": spec.psnr_identical,
+                     "metric_path": _metric_path(spec),
                      "ssim": "skimage defaults (7x7 uniform, sample covariance), RGB mean",
                      "masked": "metric(M*pred, M*gt) over the full frame"}}
     _on_rank0(rank, world, open_store)
@@ -400,9 +402,15 @@ def _score(spec, pixel_metrics, batch, salient, topk_masks, columns) -> None:
     if not pixel_metrics:
         return
     values = compute_frame_metrics(batch.prediction, batch.driving, metrics=pixel_metrics, masks=masks or None,
-                                   identical=spec.psnr_identical)
+                                   identical=spec.psnr_identical, exact=spec.exact_metrics)
     for name, v in values.items():
         columns.setdefault(name, []).append(v.detach().cpu().numpy().astype(np.float64))
+
+
+def _metric_path(spec) -> str:
+    if spec.exact_metrics or not spec.device.startswith("cpu"):
+        return "exact float64 (= scikit-image to 1e-12)"
+    return "fast (metrics/fast.py: float32 box sums + float64 fallback; <= 1e-7 from scikit-image)"
 
 
 def _default_label(spec) -> Optional[str]:
