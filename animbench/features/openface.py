@@ -30,6 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from animbench.features.common import to_device as _to_device
 from animbench.errors import UserError
 
 INPUT_SIZE = 96
@@ -194,17 +195,6 @@ class OpenFaceNet(nn.Module):
 # ----------------------------------------------------------------------------------------------------------
 def _hint(shapes, missing, unexpected) -> str:
     return "expected the OpenFacePytorch openface.pth (nn4.small2.v1 state_dict) from thnkim/OpenFacePytorch"
-
-
-def _to_device(model: nn.Module, device) -> nn.Module:
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise UserError(f"device {device!r}: not a torch device (use cpu, cuda or cuda:N)") from None
-    try:
-        return model.to(device)
-    except (RuntimeError, AssertionError) as e:
-        raise UserError(f"device {device}: not usable here ({str(e).splitlines()[0][:80]})") from None
 
 
 def _is_torch_tar(path) -> bool:

@@ -28,6 +28,7 @@ from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+from animbench.features.common import to_device as _to_device
 
 PAF_CHANNELS = 38
 HEATMAP_CHANNELS = 19
@@ -109,19 +110,6 @@ def state_dict_layout(model: nn.Module = None) -> "OrderedDict[str, tuple]":
 def _hint(shapes, missing, unexpected) -> str:
     return ("expected pose-evaluation's pose_model.pth (the rtpose VGG-19 COCO state_dict of "
             "pytorch_Realtime_Multi-Person_Pose_Estimation, https://yadi.sk/d/0L-PgAaGRKgkJA)")
-
-
-def _to_device(model: nn.Module, device) -> nn.Module:
-    from animbench.errors import UserError
-
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise UserError(f"device {device!r}: not a torch device (use cpu, cuda or cuda:N)") from None
-    try:
-        return model.to(device)
-    except (RuntimeError, AssertionError) as e:
-        raise UserError(f"device {device}: not usable here ({str(e).splitlines()[0][:80]})") from None
 
 
 def _sha256(path) -> str:
