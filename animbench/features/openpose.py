@@ -28,6 +28,7 @@ from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+
 from animbench.features.common import to_device as _to_device
 
 PAF_CHANNELS = 38
