@@ -33,7 +33,7 @@ class FeatureScorers:
         self.extractors = {}
         for kind in self.kinds:
             self.extractors[kind] = load_extractor(kind, weights=weights.get(kind), device=device,
-                                                   **options.get(kind, {}))
+                                                   weights_option=f"--weights {kind}=", **options.get(kind, {}))
 
     def describe(self) -> dict:
         return {kind: ex.describe() for kind, ex in self.extractors.items()}

@@ -30,7 +30,8 @@ def normalise_kind(kind: str) -> str:
 WEIGHTS_ENTRY = {"face-id": "openface", "body-pose": "openpose-coco", "body-id": "reid-market1501"}
 
 
-def load_extractor(kind: str, weights=None, device: str = "cpu", random_weights: bool = False, **options):
+def load_extractor(kind: str, weights=None, device: str = "cpu", random_weights: bool = False,
+                   weights_option: str = "--weights", **options):
     """The extractor `kind` with `weights` (a file; face-pose: a folder with FAN + S3FD), else the cached files
     (a clear error says where to get missing ones). Never random weights unless asked (tests, timing)."""
     kind = normalise_kind(kind)
@@ -39,7 +40,7 @@ def load_extractor(kind: str, weights=None, device: str = "cpu", random_weights:
     if weights is None and not random_weights:
         from animbench.weights import resolve
 
-        weights = resolve(WEIGHTS_ENTRY[kind])
+        weights = resolve(WEIGHTS_ENTRY[kind], option=weights_option)
     return EXTRACTORS.get(kind)(weights=weights, device=device, **options)
 
 

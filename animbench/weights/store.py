@@ -88,7 +88,7 @@ def resolve(name_or_entry, override: Optional[PathLike] = None, option: str = "-
     if dest.is_file():
         return dest
     raise UserError(f"{entry.name} weights not found: {entry.filename} is not at {dest}; {how_to_get(entry, dest)}"
-                    f", or pass {option} PATH")
+                    f", or pass {option}{'' if option.endswith('=') else ' '}PATH")
 
 
 # ----------------------------------------------------------------------------------------------------------
