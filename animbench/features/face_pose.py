@@ -42,6 +42,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from animbench.features.common import check_frames
 from animbench.errors import UserError
 from animbench.weights import FACE_POSE_WEIGHTS, file_digests, get, resolve
 
@@ -162,18 +163,6 @@ def _check_device(device: str) -> str:
     return device
 
 
-def _check_frames(frames) -> np.ndarray:
-    if hasattr(frames, "detach"):
-        frames = frames.detach().cpu().numpy()
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise UserError(f"frames must be an array of shape (N, H, W, 3) (RGB), got shape {frames.shape}")
-    if frames.dtype != np.uint8:
-        raise UserError(f"frames must be uint8 RGB in [0, 255], got dtype {frames.dtype}; read the PNGs as uint8 "
-                        f"(pose-evaluation feeds uint8 frames to face-alignment)")
-    return frames
-
-
 class FacePoseExtractor:
     """pose-evaluation's ``face_pose`` values for frames: a (68, 2) float32 integer-valued array or None each."""
 
@@ -211,7 +200,7 @@ class FacePoseExtractor:
         ``detected_faces``: optional per-frame box lists ([x1, y1, x2, y2(, score)] each, best first) used
         instead of S3FD (face-alignment's ``detected_faces``); the first box of each frame is used.
         """
-        frames = _check_frames(frames_uint8)
+        frames = check_frames(frames_uint8, "face-pose frames")
         if detected_faces is not None and len(detected_faces) != len(frames):
             raise UserError(f"detected_faces has {len(detected_faces)} entries for {len(frames)} frames; "
                             f"give one list of boxes per frame")

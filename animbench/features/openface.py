@@ -30,6 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from animbench.features.common import check_frames
 from animbench.features.common import to_device as _to_device
 from animbench.errors import UserError
 
@@ -243,20 +244,6 @@ def load_openface(weights_path=None, device="cpu", seed: int = 0, trust: bool = 
 # ----------------------------------------------------------------------------------------------------------
 # Preprocessing
 # ----------------------------------------------------------------------------------------------------------
-def _check_frames(frames) -> np.ndarray:
-    if isinstance(frames, torch.Tensor):
-        frames = frames.detach().cpu().numpy()
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise UserError(f"frames must be an array of shape (N, H, W, 3) (RGB), got shape {frames.shape}")
-    if frames.dtype != np.uint8:
-        raise UserError(f"frames must be uint8 RGB in [0, 255], got dtype {frames.dtype}; "
-                        f"convert with (255 * x).astype(np.uint8) or read the PNGs as uint8")
-    if frames.shape[1] < 1 or frames.shape[2] < 1:
-        raise UserError(f"frames have an empty spatial size {frames.shape[1:3]}")
-    return frames
-
-
 def resize_skimage014(images: np.ndarray, out_h: int = INPUT_SIZE, out_w: int = INPUT_SIZE) -> np.ndarray:
     """skimage 0.14.0 ``resize(img, (out_h, out_w))`` for a batch (N, H, W, C) of uint8 images -> float64.
 
@@ -308,7 +295,7 @@ def preprocess_frames(frames_uint8, resize: str = "skimage-0.14") -> torch.Tenso
     """uint8 RGB (N, H, W, 3) -> float32 BGR (N, 3, 96, 96) in [0, 1], as pose-evaluation's extract.py."""
     if resize not in RESIZE_MODES:
         raise UserError(f"resize={resize!r}: unknown resize mode; use one of {', '.join(RESIZE_MODES)}")
-    frames = _check_frames(frames_uint8)
+    frames = check_frames(frames_uint8, "face-id frames")
     bgr = frames[..., ::-1]
     out = resize_skimage014(bgr) if resize == "skimage-0.14" else resize_modern(bgr)
     return torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2), dtype=np.float32))
@@ -325,7 +312,7 @@ def embed_frames(model: OpenFaceNet, frames_uint8, resize: str = "skimage-0.14",
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise UserError(f"batch_size={batch_size!r}: must be a positive integer")
-    frames = _check_frames(frames_uint8)
+    frames = check_frames(frames_uint8, "face-id frames")
     if resize not in RESIZE_MODES:
         raise UserError(f"resize={resize!r}: unknown resize mode; use one of {', '.join(RESIZE_MODES)}")
     if device is not None:

@@ -43,6 +43,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from animbench.features.common import check_frames as _check_frames
 from animbench.errors import UserError
 
 INPUT_SIZE = (288, 144)  # (H, W), as Resize((288, 144)) takes it
@@ -63,20 +64,7 @@ TRANSFORM = ("uint8 RGB -> PIL bicubic resize to 288x144 (HxW) -> /255 (ToTensor
 # ----------------------------------------------------------------------------------------------------------
 def check_frames(frames) -> np.ndarray:
     """(N, H, W, 3) uint8 RGB frames, or a one-line UserError."""
-    if not isinstance(frames, np.ndarray):
-        try:
-            frames = np.asarray(frames)
-        except (ValueError, TypeError):
-            raise UserError("body-id frames: expected a uint8 array of shape (N, H, W, 3), "
-                            "got a ragged sequence (frames of different sizes?)") from None
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise UserError(f"body-id frames: expected shape (N, H, W, 3) RGB, got {tuple(frames.shape)}")
-    if frames.dtype != np.uint8:
-        raise UserError(f"body-id frames: expected dtype uint8 (0-255), got {frames.dtype}; "
-                        f"convert with (x * 255).round().astype(np.uint8) if the frames are floats in [0, 1]")
-    if frames.shape[1] < 1 or frames.shape[2] < 1:
-        raise UserError(f"body-id frames: empty frame size {tuple(frames.shape[1:3])}")
-    return frames
+    return _check_frames(frames, "body-id frames")
 
 
 def resize_bicubic(frames: np.ndarray) -> np.ndarray:
